@@ -456,8 +456,9 @@ TEST(SafetensorsFileTest, EveryBadHeaderIsANamedError) {
   }
   // Header fields that are valid must not trip the checks above: the same layout, well formed, opens.
   const auto ok = dir / "ok.safetensors";
-  write_bytes(ok, raw_safetensors(
-                      R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", d16));
+  const std::string ok_header =
+      R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})";
+  write_bytes(ok, raw_safetensors(ok_header, d16));
   EXPECT_NO_THROW(SafetensorsFile f(ok.string()));
 }
 
