@@ -3,6 +3,7 @@
 //      meta-llama/llama-models@a9c89c47 models/llama3/model.py.
 #include "llm/llama_model.h"
 
+#include "llm/cpu_linear.h"
 #include "llm/error.h"
 #include "llm/rope.h"
 #include "llm/safetensors.h"
@@ -21,7 +22,10 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, torch::Dtype dty
   if (with_bias) bias = register_parameter("bias", torch::empty({out}, torch::dtype(dtype)));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::nn::functional::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  if (weight.scalar_type() == torch::kBFloat16 && weight.device().is_cpu()) return linear_bf16_cpu(x, weight, bias);
+  return torch::nn::functional::linear(x, weight, bias);
+}
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::Dtype dtype) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}, torch::dtype(dtype)));
@@ -75,6 +79,13 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   // GQA without copying K/V: query head h = g·R + r uses kv head g, so group the R query heads of each
   // kv head along the row axis: [B, T, H, Dh] -> [B, G, R·T, Dh].
   auto qg = q.view({B, T, G, R, Dh}).permute({0, 2, 3, 1, 4}).reshape({B, G, R * T, Dh});
+  // LibTorch's CPU bf16/f16 GEMM is a scalar loop: attention math runs in fp32 there (more exact, too).
+  const bool widen = x.device().is_cpu() && x.scalar_type() != torch::kFloat32;
+  if (widen) {
+    qg = qg.to(torch::kFloat32);
+    keys = keys.to(torch::kFloat32);
+    values = values.to(torch::kFloat32);
+  }
   // HF eager: matmul in the model dtype, divided (not multiplied) by √Dh.
   auto scores = torch::matmul(qg, keys.transpose(2, 3)) / std::sqrt(static_cast<double>(Dh));  // [B, G, R·T, L]
   scores = scores.to(torch::kFloat32).view({B, G, R, T, L});
@@ -84,8 +95,8 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     auto kpos = torch::arange(L, torch::kInt64).unsqueeze(0);             // [1, L]
     scores = scores.masked_fill((kpos > qpos).to(x.device()), -std::numeric_limits<float>::infinity());
   }
-  auto probs = torch::softmax(scores, -1).to(x.scalar_type()).view({B, G, R * T, L});
-  auto out = torch::matmul(probs, values);                                        // [B, G, R·T, Dh]
+  auto probs = torch::softmax(scores, -1).to(widen ? torch::kFloat32 : x.scalar_type()).view({B, G, R * T, L});
+  auto out = torch::matmul(probs, values).to(x.scalar_type());                    // [B, G, R·T, Dh]
   out = out.view({B, G, R, T, Dh}).permute({0, 3, 1, 2, 4}).reshape({B, T, n_head * Dh});  // [B, T, H·Dh]
   return o_proj(out);                                                             // [B, T, D]
 }
@@ -180,7 +191,11 @@ torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& tokens, KVCache*
 torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& tokens, KVCache* cache, const ForwardOptions& opts) {
   auto h = hidden(tokens, cache, opts.hook);
   if (!opts.all_logits) h = h.narrow(1, h.size(1) - 1, 1);  // only the last position's logits
-  return torch::nn::functional::linear(h, lm_head_weight()).to(torch::kFloat32);  // [B, T|1, V]
+  auto w = lm_head_weight();
+  auto logits = (w.scalar_type() == torch::kBFloat16 && w.device().is_cpu())
+                    ? linear_bf16_cpu(h.to(torch::kFloat32), w, {})
+                    : torch::nn::functional::linear(h, w);
+  return logits.to(torch::kFloat32);  // [B, T|1, V]
 }
 
 int64_t LlamaForCausalLMImpl::decode_weight_bytes() const {

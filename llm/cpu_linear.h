@@ -1,0 +1,21 @@
+// llm/cpu_linear.h: y = x·Wᵀ (+ b) for bf16 weights on CPUs without native bf16 arithmetic.
+//
+// LibTorch 1.13's CPU bf16 GEMM is a scalar loop (about 1 GFLOP/s here), so bf16 weights are computed in fp32:
+//  - few rows (decode): an AVX2/FMA kernel widens bf16 weights to fp32 in registers, reading each weight
+//    once (memory-bound, 2 bytes per weight);
+//  - many rows (prefill): the weight is widened into a reused fp32 scratch buffer and multiplied with
+//    the fp32 BLAS GEMM (OpenBLAS), which is compute-bound.
+// linear_bf16_reference() is the naive path the fast one is tested against.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace llama_mm {
+
+// x [..., K] (any float dtype), w [N, K] bf16 contiguous, b [N] or undefined. Returns [..., N] in x's dtype.
+torch::Tensor linear_bf16_cpu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+torch::Tensor linear_bf16_reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// Rows at or below which linear_bf16_cpu uses the fused widening kernel instead of widen-then-GEMM.
+constexpr int64_t kBf16KernelMaxRows = 8;
+
+}  // namespace llama_mm
