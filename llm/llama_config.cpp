@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 namespace llama_mm {
 namespace {
@@ -16,38 +17,38 @@ using json = nlohmann::json;
   throw Error(ErrorKind::Config, origin + ": key '" + key + "': " + what);
 }
 
+// Reads j[key] as T; absent or null takes `dflt`, or is an error when there is none. Errors name the key
+// as `shown` (e.g. "rope_scaling.factor" for nested keys), or as `key`.
+template <typename T>
+T get(const json& j, const std::string& key, const std::string& origin, std::optional<T> dflt,
+      const std::string& shown = "") {
+  const std::string& name = shown.empty() ? key : shown;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (!dflt) fail(origin, name, "missing required key");
+    return *dflt;
+  }
+  bool ok;
+  const char* want;
+  if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean(), want = "true/false";
+  else if constexpr (std::is_integral_v<T>) ok = it->is_number_integer(), want = "an integer";
+  else if constexpr (std::is_floating_point_v<T>) ok = it->is_number(), want = "a number";
+  else ok = it->is_string(), want = "a string";
+  if (!ok) fail(origin, name, std::string("expected ") + want + ", got " + it->dump());
+  return it->get<T>();
+}
+
 int64_t get_int(const json& j, const std::string& key, const std::string& origin, std::optional<int64_t> dflt) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (!dflt) fail(origin, key, "missing required key");
-    return *dflt;
-  }
-  if (!it->is_number_integer()) fail(origin, key, "expected an integer, got " + it->dump());
-  return it->get<int64_t>();
+  return get<int64_t>(j, key, origin, dflt);
 }
-
 double get_num(const json& j, const std::string& key, const std::string& origin, std::optional<double> dflt) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (!dflt) fail(origin, key, "missing required key");
-    return *dflt;
-  }
-  if (!it->is_number()) fail(origin, key, "expected a number, got " + it->dump());
-  return it->get<double>();
+  return get<double>(j, key, origin, dflt);
 }
-
 bool get_bool(const json& j, const std::string& key, const std::string& origin, bool dflt) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_boolean()) fail(origin, key, "expected true/false, got " + it->dump());
-  return it->get<bool>();
+  return get<bool>(j, key, origin, dflt);
 }
-
 std::string get_str(const json& j, const std::string& key, const std::string& origin, const std::string& dflt) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_string()) fail(origin, key, "expected a string, got " + it->dump());
-  return it->get<std::string>();
+  return get<std::string>(j, key, origin, dflt);
 }
 
 // rope_scaling (v4) or rope_parameters (v5); `theta` is updated when the v5 dict carries rope_theta.
@@ -65,15 +66,7 @@ RopeScaling parse_rope(const json& r, const std::string& key, const std::string&
   if (s.rope_type == "default") return s;
   if (s.rope_type != "llama3")
     fail(origin, sub("rope_type"), "unsupported rope type '" + s.rope_type + "' (supported: default, llama3)");
-  auto num = [&](const std::string& name, std::optional<double> d) {
-    auto it = r.find(name);
-    if (it == r.end() || it->is_null()) {
-      if (!d) fail(origin, sub(name), "missing required key for rope_type llama3");
-      return *d;
-    }
-    if (!it->is_number()) fail(origin, sub(name), "expected a number, got " + it->dump());
-    return it->get<double>();
-  };
+  auto num = [&](const std::string& name, std::optional<double> d) { return get<double>(r, name, origin, d, sub(name)); };
   s.factor = num("factor", std::nullopt);
   s.low_freq_factor = num("low_freq_factor", std::nullopt);
   s.high_freq_factor = num("high_freq_factor", std::nullopt);
