@@ -1,6 +1,7 @@
 // llm/cpu_linear.cpp: see cpu_linear.h.
 #include "llm/cpu_linear.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 
@@ -59,6 +60,14 @@ bool has_avx2_fma() {
   return ok;
 }
 
+// LibTorch routes bf16 GEMM to oneDNN on CPUs with AVX-512 BW/VL/DQ (mkldnn_bf16_device_check); there its
+// native bf16 path beats widening. Elsewhere (AVX2-only CPUs such as Zen 3) it falls back to a scalar loop.
+bool onednn_bf16_gemm_available() {
+  static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512dq") && at::globalContext().userEnabledMkldnn();
+  return ok;
+}
+
 // Widens w (bf16, n elements) into a per-thread scratch fp32 tensor that is reused across calls, so
 // prefill does not page-fault a fresh buffer for every layer.
 torch::Tensor widen_to_scratch(const torch::Tensor& w) {
@@ -93,6 +102,8 @@ torch::Tensor linear_bf16_cpu(const torch::Tensor& x, const torch::Tensor& w, co
     float* yp = y.data_ptr<float>();
     auto kernel = has_avx2_fma() ? rows_kernel_avx2 : rows_kernel_scalar;
     at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) { kernel(xp, M, K, wp, n0, n1, yp, N); });
+  } else if (onednn_bf16_gemm_available()) {
+    y = torch::mm(x2.to(torch::kBFloat16), w.t()).to(torch::kFloat32);
   } else {
     y = torch::mm(x2, widen_to_scratch(w).t());
   }

@@ -3,8 +3,9 @@
 // LibTorch 1.13's CPU bf16 GEMM is a scalar loop (about 1 GFLOP/s here), so bf16 weights are computed in fp32:
 //  - few rows (decode): an AVX2/FMA kernel widens bf16 weights to fp32 in registers, reading each weight
 //    once (memory-bound, 2 bytes per weight);
-//  - many rows (prefill): the weight is widened into a reused fp32 scratch buffer and multiplied with
-//    the fp32 BLAS GEMM (OpenBLAS), which is compute-bound.
+//  - many rows (prefill): on CPUs with AVX-512 (where LibTorch's bf16 GEMM is oneDNN's) that GEMM;
+//    elsewhere the weight is widened into a reused fp32 scratch buffer and multiplied with the fp32 BLAS
+//    GEMM (OpenBLAS), which is compute-bound.
 // linear_bf16_reference() is the naive path the fast one is tested against.
 #pragma once
 

@@ -93,7 +93,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     // Query t sits at position pos + t and sees keys [0, pos + t].
     auto qpos = torch::arange(pos, pos + T, torch::kInt64).unsqueeze(1);  // [T, 1]
     auto kpos = torch::arange(L, torch::kInt64).unsqueeze(0);             // [1, L]
-    scores = scores.masked_fill((kpos > qpos).to(x.device()), -std::numeric_limits<float>::infinity());
+    scores.masked_fill_((kpos > qpos).to(x.device()), -std::numeric_limits<float>::infinity());  // fresh tensor
   }
   auto probs = torch::softmax(scores, -1).to(widen ? torch::kFloat32 : x.scalar_type()).view({B, G, R * T, L});
   auto out = torch::matmul(probs, values).to(x.scalar_type());                    // [B, G, R·T, Dh]
