@@ -21,6 +21,8 @@ int run_bench_generate(const BenchOptions& o) {
   auto p = o.p;
   if (p.model_dir.empty() == p.preset.empty())
     throw Error(ErrorKind::Usage, "bench generate: give exactly one of -m/--model and --preset");
+  if (p.n_prompt < 1 || p.n_gen < 0)
+    throw Error(ErrorKind::Usage, "bench generate: -p must be >= 1 and -n >= 0");
   if (!o.dtype.empty()) p.dtype = parse_dtype(o.dtype);
   const auto r = bench::run_generate_bench(p);
   if (o.json) {
@@ -35,12 +37,13 @@ int run_bench_generate(const BenchOptions& o) {
                         {"weight_bytes_per_token", r.weight_bytes_per_token},
                         {"machine_bandwidth_gbs", r.machine_bandwidth_gbs},
                         {"decode_bandwidth_gbs", r.decode_bandwidth_gbs},
-                        {"bandwidth_percent", r.bandwidth_percent}};
+                        {"bandwidth_percent", r.bandwidth_percent},
+                        {"libtorch", compat::torch_version()}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("model:            %s (%.3f B params, %s), %d threads\n", r.model.c_str(), r.n_params / 1e9,
-              r.dtype.c_str(), r.threads);
+  std::printf("model:            %s (%.3f B params, %s), %d threads, LibTorch %s\n", r.model.c_str(),
+              r.n_params / 1e9, r.dtype.c_str(), r.threads, compat::torch_version().c_str());
   std::printf("prefill:          %d tokens  %10.2f tok/s\n", r.n_prompt, r.prefill_tok_per_s);
   std::printf("decode:           %d tokens  %10.2f tok/s\n", r.n_gen, r.decode_tok_per_s);
   std::printf("weights/token:    %.1f MB read per decode step\n", r.weight_bytes_per_token / 1e6);

@@ -35,19 +35,6 @@ size_t held_back(const std::string& text, const std::vector<std::string>& stops)
   return hold;
 }
 
-// Keeps streamed text valid UTF-8: the length of `text` minus a trailing incomplete sequence.
-size_t utf8_complete_prefix(const std::string& text) {
-  size_t n = text.size(), i = n;
-  for (int back = 0; back < 4 && i > 0; ++back) {
-    unsigned char c = text[--i];
-    if ((c & 0xC0) != 0x80) {  // lead byte (or ASCII) found
-      size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-      return (n - i >= need) ? n : i;
-    }
-  }
-  return n;
-}
-
 }  // namespace
 
 GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
@@ -85,8 +72,9 @@ GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const
   r.timings.n_prompt = static_cast<int64_t>(prompt.size());
   r.timings.prompt_ms = ms_since(t0);
 
-  std::string text;        // all generated text so far
-  size_t emitted = 0;      // bytes of `text` already passed to on_text
+  TokenStreamDecoder stream(tok);  // yields complete UTF-8 only
+  std::string text;                // all generated text so far
+  size_t emitted = 0;              // bytes of `text` already passed to on_text
   auto t1 = Clock::now();
   r.stop_reason = "length";
   while (params.n_predict < 0 || static_cast<int>(r.tokens.size()) < params.n_predict) {
@@ -97,7 +85,7 @@ GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const
       r.stop_reason = "eos";
       break;
     }
-    text += (id < tok.n_vocab()) ? tok.token_bytes(id) : std::string();
+    if (id < tok.n_vocab()) text += stream.push(id);  // a model may have more ids than its tokenizer
     // Stop strings: cut the text before the first match.
     size_t cut = std::string::npos;
     for (const auto& s : params.stop)
@@ -107,7 +95,7 @@ GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const
       r.stop_reason = "stop";
       break;
     }
-    const size_t ready = utf8_complete_prefix(text.substr(0, text.size() - held_back(text, params.stop)));
+    const size_t ready = text.size() - held_back(text, params.stop);
     if (on_text && ready > emitted) {
       if (!on_text(text.substr(emitted, ready - emitted))) {
         emitted = ready;
@@ -123,6 +111,7 @@ GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const
     auto next = torch::full({1, 1}, static_cast<int64_t>(id), torch::dtype(torch::kInt64).device(device));
     logits = model.forward(next, &cache);
   }
+  if (r.stop_reason != "stop") text += stream.flush();  // an incomplete trailing character, if any
   r.timings.n_generated = static_cast<int64_t>(r.tokens.size());
   r.timings.generate_ms = ms_since(t1);
   if (on_text && text.size() > emitted && r.stop_reason != "cancelled") on_text(text.substr(emitted));

@@ -22,6 +22,8 @@ TEST(BenchCommand, GenerateReportsConsistentFigures) {
   EXPECT_NEAR(j["decode_bandwidth_gbs"].get<double>(),
               j["decode_tok_per_s"].get<double>() * j["weight_bytes_per_token"].get<double>() / 1e9, 1e-9);
   EXPECT_EQ(test::run_cli("bench generate -p 4").exit_code, 2);  // neither model nor preset
+  // Short prompts work too (the warm-up does not depend on the prompt length).
+  EXPECT_EQ(test::run_cli("bench generate --preset tiny -p 1 -n 1 -t 1").exit_code, 0);
 }
 
 }  // namespace
