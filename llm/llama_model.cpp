@@ -22,10 +22,15 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, torch::Dtype dty
   if (with_bias) bias = register_parameter("bias", torch::empty({out}, torch::dtype(dtype)));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  if (weight.scalar_type() == torch::kBFloat16 && weight.device().is_cpu()) return linear_bf16_cpu(x, weight, bias);
-  return torch::nn::functional::linear(x, weight, bias);
+namespace {
+bool is_cpu_bf16(const torch::Tensor& w) { return w.scalar_type() == torch::kBFloat16 && w.device().is_cpu(); }
+// x·Wᵀ (+ b), routing CPU bf16 weights to the kernels of cpu_linear.h.
+torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  return is_cpu_bf16(w) ? linear_bf16_cpu(x, w, b) : torch::nn::functional::linear(x, w, b);
 }
+}  // namespace
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return project(x, weight, bias); }
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::Dtype dtype) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}, torch::dtype(dtype)));
@@ -192,10 +197,8 @@ torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& tokens, KVCache
   auto h = hidden(tokens, cache, opts.hook);
   if (!opts.all_logits) h = h.narrow(1, h.size(1) - 1, 1);  // only the last position's logits
   auto w = lm_head_weight();
-  auto logits = (w.scalar_type() == torch::kBFloat16 && w.device().is_cpu())
-                    ? linear_bf16_cpu(h.to(torch::kFloat32), w, {})
-                    : torch::nn::functional::linear(h, w);
-  return logits.to(torch::kFloat32);  // [B, T|1, V]
+  // On CPU the bf16 kernel takes fp32 input and returns unrounded fp32 logits.
+  return project(is_cpu_bf16(w) ? h.to(torch::kFloat32) : h, w, {}).to(torch::kFloat32);  // [B, T|1, V]
 }
 
 int64_t LlamaForCausalLMImpl::decode_weight_bytes() const {
