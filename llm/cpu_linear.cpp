@@ -117,4 +117,9 @@ torch::Tensor linear_bf16_reference(const torch::Tensor& x, const torch::Tensor&
   return y.to(x.scalar_type());
 }
 
+torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  const bool cpu_bf16 = w.scalar_type() == torch::kBFloat16 && w.device().is_cpu();
+  return cpu_bf16 ? linear_bf16_cpu(x, w, b) : torch::nn::functional::linear(x, w, b);
+}
+
 }  // namespace llama_mm

@@ -16,6 +16,8 @@ namespace llama_mm {
 // x [..., K] (any float dtype), w [N, K] bf16 contiguous, b [N] or undefined. Returns [..., N] in x's dtype.
 torch::Tensor linear_bf16_cpu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 torch::Tensor linear_bf16_reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// x·Wᵀ (+ b) for any weight: CPU bf16 weights go to linear_bf16_cpu, everything else to LibTorch.
+torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 // Rows at or below which linear_bf16_cpu uses the fused widening kernel instead of widen-then-GEMM.
 constexpr int64_t kBf16KernelMaxRows = 8;
 

@@ -37,26 +37,50 @@ size_t held_back(const std::string& text, const std::vector<std::string>& stops)
 
 }  // namespace
 
+void check_prompt(const std::vector<int32_t>& prompt, int64_t n_ctx, int64_t max_n_ctx, int64_t n_ids) {
+  if (prompt.empty()) throw Error(ErrorKind::InputDecode, "the prompt is empty");
+  if (static_cast<int64_t>(prompt.size()) >= n_ctx)
+    throw Error(ErrorKind::InputDecode, "the prompt has " + std::to_string(prompt.size()) +
+                                            " tokens, which does not fit the context of " + std::to_string(n_ctx) +
+                                            " tokens (raise -c/--ctx-size, up to " + std::to_string(max_n_ctx) + ")");
+  for (int32_t id : prompt)
+    if (id < 0 || id >= n_ids)
+      throw Error(ErrorKind::InputDecode, "prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                              std::to_string(n_ids) + ")");
+}
+
+namespace {
+// The plain Llama decoder: one KV cache, batch 1.
+class LlamaTokenDecoder : public TokenDecoder {
+ public:
+  LlamaTokenDecoder(LlamaForCausalLMImpl& model, int64_t n_ctx)
+      : model_(model), cache_(model.config(), 1, n_ctx, model.dtype(), model.lm_head_weight().device()) {}
+  torch::Tensor feed(const torch::Tensor& tokens) override { return model_.forward(tokens, &cache_); }
+  int64_t n_past() const override { return cache_.n_past; }
+  int64_t n_ctx() const override { return cache_.n_ctx; }
+  torch::Device device() const override { return model_.lm_head_weight().device(); }
+
+ private:
+  LlamaForCausalLMImpl& model_;
+  KVCache cache_;
+};
+}  // namespace
+
 GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                         const GenerateParams& params, const TextCallback& on_text) {
   torch::NoGradGuard no_grad;
   const auto& cfg = model.config();
-  if (prompt.empty()) throw Error(ErrorKind::InputDecode, "the prompt is empty");
   const int64_t n_ctx = std::min<int64_t>(params.n_ctx, cfg.max_position_embeddings);
-  if (static_cast<int64_t>(prompt.size()) >= n_ctx)
-    throw Error(ErrorKind::InputDecode, "the prompt has " + std::to_string(prompt.size()) +
-                                            " tokens, which does not fit the context of " + std::to_string(n_ctx) +
-                                            " tokens (raise -c/--ctx-size, up to " +
-                                            std::to_string(cfg.max_position_embeddings) + ")");
-  for (int32_t id : prompt)
-    if (id < 0 || id >= cfg.vocab_size)
-      throw Error(ErrorKind::InputDecode, "prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                                              std::to_string(cfg.vocab_size) + ")");
-  const auto& eos = params.eos_ids.empty() ? cfg.eos_token_ids : params.eos_ids;
-  const auto device = model.lm_head_weight().device();
+  check_prompt(prompt, n_ctx, cfg.max_position_embeddings, cfg.vocab_size);
+  LlamaTokenDecoder dec(model, n_ctx);
+  return generate(dec, tok, prompt, params, params.eos_ids.empty() ? cfg.eos_token_ids : params.eos_ids, on_text);
+}
 
+GenerateResult generate(TokenDecoder& dec, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                        const GenerateParams& params, const std::vector<int64_t>& eos, const TextCallback& on_text) {
+  torch::NoGradGuard no_grad;
+  const auto device = dec.device();
   GenerateResult r;
-  KVCache cache(cfg, 1, n_ctx, model.dtype(), device);
   Sampler sampler(params.sampling);
   std::vector<int32_t> history(prompt);
 
@@ -67,7 +91,7 @@ GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const
     const size_t n = std::min<size_t>(n_batch, prompt.size() - i);
     auto chunk = torch::from_blob(const_cast<int32_t*>(prompt.data() + i), {1, static_cast<int64_t>(n)}, torch::kInt32)
                      .to(device, torch::kInt64);
-    logits = model.forward(chunk, &cache);  // [1, 1, V]
+    logits = dec.feed(chunk);  // [1, 1, V]
   }
   r.timings.n_prompt = static_cast<int64_t>(prompt.size());
   r.timings.prompt_ms = ms_since(t0);
@@ -104,12 +128,12 @@ GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const
       }
       emitted = ready;
     }
-    if (cache.n_past >= cache.n_ctx) {
+    if (dec.n_past() >= dec.n_ctx()) {
       r.stop_reason = "context";
       break;
     }
     auto next = torch::full({1, 1}, static_cast<int64_t>(id), torch::dtype(torch::kInt64).device(device));
-    logits = model.forward(next, &cache);
+    logits = dec.feed(next);
   }
   if (r.stop_reason != "stop") text += stream.flush();  // an incomplete trailing character, if any
   r.timings.n_generated = static_cast<int64_t>(r.tokens.size());

@@ -33,6 +33,8 @@ struct GenerateParams {
 GenerateParams default_generate_params();
 
 struct GenerateTimings {
+  int64_t n_images = 0;         // images encoded before the prefill (multimodal models)
+  double image_encode_ms = 0;   // their encoder + projector + cross K/V time, not part of prompt_ms
   int64_t n_prompt = 0;
   double prompt_ms = 0;
   int64_t n_generated = 0;
@@ -54,5 +56,25 @@ using TextCallback = std::function<bool(const std::string& piece)>;
 
 GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                         const GenerateParams& params, const TextCallback& on_text = {});
+
+// A decoder with its own cache as the generation loop sees it; other model kinds (Mllama) implement it.
+class TokenDecoder {
+ public:
+  virtual ~TokenDecoder() = default;
+  // Feeds tokens [1, T] int64 at the next positions and returns the last position's fp32 logits [1, 1, V].
+  virtual torch::Tensor feed(const torch::Tensor& tokens) = 0;
+  virtual int64_t n_past() const = 0;  // positions consumed so far
+  virtual int64_t n_ctx() const = 0;   // positions the cache holds
+  virtual torch::Device device() const = 0;
+};
+
+// The sampling loop over any TokenDecoder: prefill `prompt` in params.n_batch chunks, then sample until
+// one of `eos`, a stop string, n_predict or the end of the context. The caller validates the prompt.
+GenerateResult generate(TokenDecoder& dec, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                        const GenerateParams& params, const std::vector<int64_t>& eos,
+                        const TextCallback& on_text = {});
+
+// Throws InputDecode when the prompt is empty, does not leave room in n_ctx, or has ids outside [0, n_ids).
+void check_prompt(const std::vector<int32_t>& prompt, int64_t n_ctx, int64_t max_n_ctx, int64_t n_ids);
 
 }  // namespace llama_mm

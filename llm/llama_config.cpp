@@ -1,42 +1,15 @@
 // llm/llama_config.cpp: config.json parsing for LlamaForCausalLM (mllama-spec.md §1.1, §7).
 #include "llm/llama_config.h"
 
+#include "llm/config_json.h"
 #include "llm/error.h"
-
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <type_traits>
 
 namespace llama_mm {
 namespace {
 
 using json = nlohmann::json;
-
-[[noreturn]] void fail(const std::string& origin, const std::string& key, const std::string& what) {
-  throw Error(ErrorKind::Config, origin + ": key '" + key + "': " + what);
-}
-
-// Reads j[key] as T; absent or null takes `dflt`, or is an error when there is none. Errors name the key
-// as `shown` (e.g. "rope_scaling.factor" for nested keys), or as `key`.
-template <typename T>
-T get(const json& j, const std::string& key, const std::string& origin, std::optional<T> dflt,
-      const std::string& shown = "") {
-  const std::string& name = shown.empty() ? key : shown;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (!dflt) fail(origin, name, "missing required key");
-    return *dflt;
-  }
-  bool ok;
-  const char* want;
-  if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean(), want = "true/false";
-  else if constexpr (std::is_integral_v<T>) ok = it->is_number_integer(), want = "an integer";
-  else if constexpr (std::is_floating_point_v<T>) ok = it->is_number(), want = "a number";
-  else ok = it->is_string(), want = "a string";
-  if (!ok) fail(origin, name, std::string("expected ") + want + ", got " + it->dump());
-  return it->get<T>();
-}
+using config_json::fail;
+using config_json::get;
 
 int64_t get_int(const json& j, const std::string& key, const std::string& origin, std::optional<int64_t> dflt) {
   return get<int64_t>(j, key, origin, dflt);
@@ -147,20 +120,9 @@ LlamaConfig LlamaConfig::from_json(const json& j, const std::string& origin) {
 }
 
 LlamaConfig LlamaConfig::from_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  fs::path p = path;
-  if (fs::is_directory(p)) p /= "config.json";
-  std::ifstream f(p);
-  if (!f) throw Error(ErrorKind::ModelLoad, p.string() + ": cannot open config file");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::exception& e) {
-    throw Error(ErrorKind::Config, p.string() + ": invalid JSON: " + e.what());
-  }
-  return from_json(j, p.string());
+  std::string resolved;
+  auto j = config_json::read_file(path, &resolved);
+  return from_json(j, resolved);
 }
 
 LlamaConfig LlamaConfig::preset(const std::string& name) {

@@ -24,10 +24,6 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, torch::Dtype dty
 
 namespace {
 bool is_cpu_bf16(const torch::Tensor& w) { return w.scalar_type() == torch::kBFloat16 && w.device().is_cpu(); }
-// x·Wᵀ (+ b), routing CPU bf16 weights to the kernels of cpu_linear.h.
-torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  return is_cpu_bf16(w) ? linear_bf16_cpu(x, w, b) : torch::nn::functional::linear(x, w, b);
-}
 }  // namespace
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return project(x, weight, bias); }
@@ -134,11 +130,12 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   return x + mlp(post_attention_layernorm(x));
 }
 
-LlamaModelImpl::LlamaModelImpl(const LlamaConfig& cfg, torch::Dtype dtype) {
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& cfg, torch::Dtype dtype, int64_t n_embed_rows) {
+  if (n_embed_rows < cfg.vocab_size) n_embed_rows = cfg.vocab_size;
   // A bare parameter under a child named "embed_tokens" keeps the key "embed_tokens.weight".
   auto embed = std::make_shared<torch::nn::Module>("Embedding");
   embed_tokens_weight =
-      embed->register_parameter("weight", torch::empty({cfg.vocab_size, cfg.hidden_size}, torch::dtype(dtype)));
+      embed->register_parameter("weight", torch::empty({n_embed_rows, cfg.hidden_size}, torch::dtype(dtype)));
   register_module("embed_tokens", embed);
   auto list = torch::nn::ModuleList();
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
@@ -149,15 +146,17 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& cfg, torch::Dtype dtype) {
   norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, dtype));
 }
 
-LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& cfg, torch::Dtype dtype) : cfg_(cfg), dtype_(dtype) {
-  model = register_module("model", LlamaModel(cfg, dtype));
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& cfg, torch::Dtype dtype, int64_t n_embed_rows)
+    : cfg_(cfg), dtype_(dtype) {
+  model = register_module("model", LlamaModel(cfg, dtype, n_embed_rows));
   if (!cfg.tie_word_embeddings)
     lm_head = register_module("lm_head", Linear(cfg.hidden_size, cfg.vocab_size, false, dtype));
   inv_freq_ = rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling);
 }
 
 torch::Tensor LlamaForCausalLMImpl::lm_head_weight() const {
-  return lm_head ? lm_head->weight : model->embed_tokens_weight;
+  // Tied: the first vocab_size rows (the table may carry extra adapter rows).
+  return lm_head ? lm_head->weight : model->embed_tokens_weight.narrow(0, 0, cfg_.vocab_size);
 }
 
 void LlamaForCausalLMImpl::ensure_rope(int64_t n_pos, torch::Device device) {
@@ -169,36 +168,53 @@ void LlamaForCausalLMImpl::ensure_rope(int64_t n_pos, torch::Device device) {
   sin_ = t.sin.to(device, dtype_);
 }
 
-torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& tokens, KVCache* cache, const ActivationHook& hook) {
+torch::Tensor LlamaForCausalLMImpl::embed(const torch::Tensor& tokens) const {
   TORCH_CHECK(tokens.dim() == 2, "tokens must be [B, T], got ", tokens.sizes());
-  const int64_t T = tokens.size(1);
+  return torch::embedding(model->embed_tokens_weight, tokens);  // [B, T, D]
+}
+
+torch::Tensor LlamaForCausalLMImpl::hidden(const torch::Tensor& tokens, KVCache* cache, const ActivationHook& hook) {
+  ForwardOptions opts;
+  opts.hook = hook;
+  return hidden_from_embeds(embed(tokens), cache, opts);
+}
+
+torch::Tensor LlamaForCausalLMImpl::hidden_from_embeds(torch::Tensor h, KVCache* cache, const ForwardOptions& opts) {
+  TORCH_CHECK(h.dim() == 3, "embeddings must be [B, T, D], got ", h.sizes());
+  const int64_t T = h.size(1);
   const int64_t pos = cache ? cache->n_past : 0;
   if (cache && pos + T > cache->n_ctx)
     throw Error(ErrorKind::Runtime, "context overflow: " + std::to_string(pos + T) + " positions needed, the KV cache holds " +
                                         std::to_string(cache->n_ctx));
-  ensure_rope(pos + T, tokens.device());
+  ensure_rope(pos + T, h.device());
   auto cos = cos_.narrow(0, pos, T), sin = sin_.narrow(0, pos, T);  // [T, Dh]
 
-  auto h = torch::embedding(model->embed_tokens_weight, tokens);  // [B, T, D]
+  const auto& hook = opts.hook;
   if (hook) hook("embed", h);
-  for (size_t i = 0; i < model->layers.size(); ++i) {
+  const int64_t n_layers = static_cast<int64_t>(model->layers.size());
+  for (int64_t i = 0; i < n_layers; ++i) {
+    if (opts.interleave) h = opts.interleave(i, h);
     torch::Tensor kc, vc;
     if (cache) kc = cache->k[i], vc = cache->v[i];
     h = model->layers[i]->forward(h, cos, sin, kc, vc, pos);
     if (hook) hook("layer." + std::to_string(i) + ".out", h);
   }
+  if (opts.interleave) h = opts.interleave(n_layers, h);
   h = model->norm(h);
   if (hook) hook("norm", h);
   if (cache) cache->n_past += T;
   return h;
 }
 
-torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& tokens, KVCache* cache, const ForwardOptions& opts) {
-  auto h = hidden(tokens, cache, opts.hook);
-  if (!opts.all_logits) h = h.narrow(1, h.size(1) - 1, 1);  // only the last position's logits
+torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& hidden_states, bool all_logits) const {
+  auto h = all_logits ? hidden_states : hidden_states.narrow(1, hidden_states.size(1) - 1, 1);
   auto w = lm_head_weight();
   // On CPU the bf16 kernel takes fp32 input and returns unrounded fp32 logits.
   return project(is_cpu_bf16(w) ? h.to(torch::kFloat32) : h, w, {}).to(torch::kFloat32);  // [B, T|1, V]
+}
+
+torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& tokens, KVCache* cache, const ForwardOptions& opts) {
+  return logits(hidden_from_embeds(embed(tokens), cache, opts), opts.all_logits);
 }
 
 int64_t LlamaForCausalLMImpl::decode_weight_bytes() const {

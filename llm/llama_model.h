@@ -82,24 +82,30 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LlamaDecoderLayer);
 
-// "model.*": embeddings, decoder layers and the final norm.
+// "model.*": embeddings, decoder layers and the final norm. The embedding table may have more rows than
+// the vocabulary (n_embed_rows; Mllama appends 8 learnable rows, the first being <|image|>).
 class LlamaModelImpl : public torch::nn::Module {
  public:
-  explicit LlamaModelImpl(const LlamaConfig& cfg, torch::Dtype dtype);
+  LlamaModelImpl(const LlamaConfig& cfg, torch::Dtype dtype, int64_t n_embed_rows = 0);
   torch::Tensor embed_tokens_weight;  // [V, D], registered as "embed_tokens.weight"
   std::vector<LlamaDecoderLayer> layers;
   RMSNorm norm{nullptr};
 };
 TORCH_MODULE(LlamaModel);
 
+// Runs before decoder layer i (i = n_layers: after the last one, before the final norm) and returns the
+// new hidden state: how adapters (Mllama cross-attention layers) interleave with the frozen layers.
+using LayerInterleave = std::function<torch::Tensor(int64_t layer, const torch::Tensor& h)>;
+
 struct ForwardOptions {
-  bool all_logits = false;  // logits for every position; otherwise only the last (prefill needs no more)
-  ActivationHook hook;      // named activations, for parity tests and tools/dump
+  bool all_logits = false;     // logits for every position; otherwise only the last (prefill needs no more)
+  ActivationHook hook;         // named activations, for parity tests and tools/dump
+  LayerInterleave interleave;  // adapter layers between the frozen ones; none by default
 };
 
 class LlamaForCausalLMImpl : public torch::nn::Module {
  public:
-  LlamaForCausalLMImpl(const LlamaConfig& cfg, torch::Dtype dtype);
+  LlamaForCausalLMImpl(const LlamaConfig& cfg, torch::Dtype dtype, int64_t n_embed_rows = 0);
 
   // tokens [B, T] int64. With a cache, positions continue at cache->n_past and the cache advances by T;
   // without one the call is a full causal forward from position 0. Returns fp32 logits
@@ -107,6 +113,11 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache = nullptr, const ForwardOptions& opts = {});
   // Final-norm hidden states [B, T, D] (shared by forward and embedding users).
   torch::Tensor hidden(const torch::Tensor& tokens, KVCache* cache, const ActivationHook& hook = {});
+  // The same from input embeddings [B, T, D] (token embeddings, possibly with adapter embeddings spliced in).
+  torch::Tensor hidden_from_embeds(torch::Tensor h, KVCache* cache, const ForwardOptions& opts = {});
+  torch::Tensor embed(const torch::Tensor& tokens) const;  // [B, T] int64 -> [B, T, D]
+  // fp32 logits [B, T, V] of final-norm hidden states (only the last position unless all_logits).
+  torch::Tensor logits(const torch::Tensor& h, bool all_logits) const;
   torch::Tensor lm_head_weight() const;  // [V, D]: lm_head.weight, or embed_tokens.weight when tied
 
   const LlamaConfig& config() const { return cfg_; }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "llm/chat_format.h"
+#include "llm/config_json.h"
 #include "llm/error.h"
 #include "llm/generator.h"
 #include "llm/llama_config.h"

@@ -2,6 +2,7 @@
 // (tests/fixtures/llama_tiny, made by scripts/fixtures/gen_llama_golden.py), KV-cache decoding against
 // a full forward, and bf16 against fp32.
 #include "llm/llm.h"
+#include "tensor_util.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -13,12 +14,7 @@ namespace llama_mm {
 namespace {
 
 using test::fixture;
-
-// Max |a-b| / (max|b| + tiny): a scale-aware error measure for whole tensors.
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  auto bf = b.to(torch::kFloat64), af = a.to(torch::kFloat64);
-  return (af - bf).abs().max().item<double>() / (bf.abs().max().item<double>() + 1e-12);
-}
+using test::rel_err;
 
 class LlamaGolden : public ::testing::TestWithParam<std::string> {};
 

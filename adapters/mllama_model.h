@@ -1,0 +1,103 @@
+// adapters/mllama_model.h: Llama 3.2 Vision (HF MllamaForConditionalGeneration, mllama-spec.md §2-§3): the
+// vision encoder, the multi-modal projector and a frozen Llama 3 decoder with cross-attention layers
+// interleaved. The frozen decoder is a plain LlamaForCausalLM, wrapped and not edited: the cross layers run
+// between its layers through ForwardOptions::interleave, fixed at construction from cross_attention_layers.
+//
+// Module tree: "vision_model.*", "multi_modal_projector.*", "language_model.*" (the Llama: model.embed_tokens
+// with vocab+8 rows, model.layers.{j} for the self-attention layers only, model.norm, lm_head) and
+// "cross_layers.{c}.*". load_mllama() maps HF's key layouts onto it.
+#pragma once
+
+#include "adapters/cross_attention.h"
+#include "adapters/cross_attention_mask.h"
+#include "adapters/mllama_config.h"
+#include "encoders/mllama_vision.h"
+#include "llm/generator.h"
+#include "llm/llama_model.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llama_mm {
+
+// Images of one batch, as MllamaImageProcessor packs them.
+struct MllamaImageBatch {
+  torch::Tensor pixel_values;                   // [B, M, T, C, S, S] float
+  torch::Tensor aspect_ratio_ids;               // [B, M] int64, 0 for missing images
+  torch::Tensor aspect_ratio_mask;              // [B, M, T] int64
+  std::vector<std::vector<int64_t>> num_tiles;  // per sample, per image
+};
+
+// Everything the cross layers need for a batch: per-layer K/V of the images and which tokens see them.
+struct CrossAttentionContext {
+  std::vector<CrossKV> kv;  // one per cross layer
+  torch::Tensor dense;      // [B, S, M, T] 0/1 rows for the token positions computed so far
+  int64_t tokens_per_tile = 0;
+};
+
+class MllamaForConditionalGenerationImpl : public torch::nn::Module {
+ public:
+  MllamaForConditionalGenerationImpl(const MllamaConfig& cfg, torch::Dtype dtype);
+
+  // Vision encoder + projector: [B, M·T·P, D] (HF's cross_attention_states, per batch row).
+  torch::Tensor encode_images(const MllamaImageBatch& images, const ActivationHook& hook = {});
+  // Runs every cross layer's K/V projection once; `dense` is the token→tile mask for the prompt.
+  CrossAttentionContext cross_context(const torch::Tensor& vision_states, const torch::Tensor& dense);
+
+  // tokens [B, S]. With ctx, cross layers attend to its images using rows [pos, pos + S) of ctx->dense
+  // (rows past its end repeat the last one, as generation does); without ctx they are skipped
+  // (text-only: exactly the frozen Llama). Returns fp32 logits [B, S|1, vocab]. Hook stages:
+  // "embed", "layer.{i}.out" with i the HF index in the interleaved stack, "norm".
+  torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache, const CrossAttentionContext* ctx,
+                        const ForwardOptions& opts = {});
+
+  const MllamaConfig& config() const { return cfg_; }
+  torch::Dtype dtype() const { return dtype_; }
+
+  MllamaVisionModel vision_model{nullptr};
+  Linear multi_modal_projector{nullptr};
+  LlamaForCausalLM language_model{nullptr};
+  std::vector<CrossAttentionDecoderLayer> cross_layers;
+
+ private:
+  MllamaConfig cfg_;
+  torch::Dtype dtype_;
+  std::vector<int64_t> slots_;    // cross layer c runs before frozen layer slots_[c]
+  std::vector<int64_t> self_hf_;  // HF index of frozen layer j
+};
+TORCH_MODULE(MllamaForConditionalGeneration);
+
+// Maps a checkpoint key of either HF layout (4.x "language_model.model.*", 5.x "model.language_model.*")
+// onto the module tree above; "" for keys that do not belong to the model.
+std::string mllama_module_key(const MllamaConfig& cfg, const std::string& checkpoint_key);
+
+// Behaviour switches applied over config.json at load time (nullopt: as the file says, else the default).
+struct MllamaBehaviour {
+  std::optional<bool> mask_cross_attn_output_rows;                   // false: transformers' rows (§3.5)
+  std::optional<IntermediateSemantics> intermediate_semantics;       // OutputOfLayer: transformers >= 4.56
+};
+
+// Loads config.json + safetensors (single, sharded; either key layout) strictly; dtype nullopt: the
+// checkpoint's torch_dtype.
+MllamaForConditionalGeneration load_mllama(const std::string& dir, std::optional<torch::Dtype> dtype = std::nullopt,
+                                           const MllamaBehaviour& behaviour = {});
+
+// Fills the frozen decoder from a Llama 3 text checkpoint (LlamaForCausalLM directory) whose config
+// equals cfg.text: every tensor name for name, the embedding into the first vocab_size rows. This is how
+// adapters are built on a released text model (the paper's compositional recipe).
+void load_text_weights(MllamaForConditionalGenerationImpl& model, const std::string& llama_dir);
+
+// Random weights for tests and benchmarks, every gate non-zero (uniform in [0.3, 1]) so each path counts.
+void init_random_weights(MllamaForConditionalGenerationImpl& model, uint64_t seed);
+
+// Writes the model in HF's on-disk layout (legacy 4.x keys) as model.safetensors, atomically.
+void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path);
+
+// Generation with images: `images` holds batch 1 with one image per <|image|> token of the prompt
+// (an empty pixel_values tensor for text-only prompts).
+GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const Tokenizer& tok,
+                               const std::vector<int32_t>& prompt, const MllamaImageBatch& images,
+                               const GenerateParams& params, const TextCallback& on_text = {});
+
+}  // namespace llama_mm
