@@ -192,7 +192,7 @@ void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::s
   write_safetensors(path, tensors, {{"format", "pt"}});
 }
 
-void init_random_weights(MllamaForConditionalGenerationImpl& model, uint64_t seed) {
+void init_random_mllama_weights(torch::nn::Module& model, uint64_t seed) {
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed);
   auto has = [](const std::string& s, const char* part) { return s.find(part) != std::string::npos; };

@@ -14,6 +14,7 @@
 #include "encoders/mllama_vision.h"
 #include "llm/generator.h"
 #include "llm/llama_model.h"
+#include "media/mllama_image_processor.h"
 
 #include <optional>
 #include <string>
@@ -21,13 +22,9 @@
 
 namespace llama_mm {
 
-// Images of one batch, as MllamaImageProcessor packs them.
-struct MllamaImageBatch {
-  torch::Tensor pixel_values;                   // [B, M, T, C, S, S] float
-  torch::Tensor aspect_ratio_ids;               // [B, M] int64, 0 for missing images
-  torch::Tensor aspect_ratio_mask;              // [B, M, T] int64
-  std::vector<std::vector<int64_t>> num_tiles;  // per sample, per image
-};
+// Images of one batch as media::MllamaImageProcessor::pack gives them: pixel_values [B, M, T, C, S, S],
+// aspect_ratio_ids [B, M], aspect_ratio_mask [B, M, T], num_tiles per sample and image.
+using MllamaImageBatch = media::MllamaImageInputs;
 
 // Everything the cross layers need for a batch: per-layer K/V of the images and which tokens see them.
 struct CrossAttentionContext {
@@ -89,7 +86,8 @@ MllamaForConditionalGeneration load_mllama(const std::string& dir, std::optional
 void load_text_weights(MllamaForConditionalGenerationImpl& model, const std::string& llama_dir);
 
 // Random weights for tests and benchmarks, every gate non-zero (uniform in [0.3, 1]) so each path counts.
-void init_random_weights(MllamaForConditionalGenerationImpl& model, uint64_t seed);
+// Takes the whole model or a part of it (e.g. the vision encoder alone); rules go by parameter name.
+void init_random_mllama_weights(torch::nn::Module& model, uint64_t seed);
 
 // Writes the model in HF's on-disk layout (legacy 4.x keys) as model.safetensors, atomically.
 void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path);

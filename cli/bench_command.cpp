@@ -1,4 +1,5 @@
-// cli/bench_command.cpp: `llama-mm bench generate`: prefill/decode throughput and bandwidth use.
+// cli/bench_command.cpp: `llama-mm bench generate` (prefill/decode throughput and bandwidth use) and
+// `llama-mm bench caption` (image encode time and matmul rate, caption throughput).
 #include "bench/bench.h"
 #include "cli/commands.h"
 
@@ -51,6 +52,55 @@ int run_bench_generate(const BenchOptions& o) {
               r.decode_bandwidth_gbs, r.bandwidth_percent);
   return 0;
 }
+struct CaptionBenchOptions {
+  bench::CaptionBenchParams p;
+  std::string dtype;
+  bool json = false, vision_only = false;
+};
+
+int run_bench_caption(const CaptionBenchOptions& o) {
+  auto p = o.p;
+  if (p.model_dir.empty() == p.preset.empty())
+    throw Error(ErrorKind::Usage, "bench caption: give exactly one of -m/--model and --preset");
+  if (!o.dtype.empty()) p.dtype = parse_dtype(o.dtype);
+  // Random 11B/90B text weights do not fit a small machine: those presets time the vision side unless --full.
+  p.text = !o.vision_only && (p.preset.empty() || p.preset == "tiny" || p.text);
+  if (p.n_prompt < 2 || p.n_gen < 1) throw Error(ErrorKind::Usage, "bench caption: -p must be >= 2 and -n >= 1");
+  const auto r = bench::run_caption_bench(p);
+  if (o.json) {
+    nlohmann::json j = {{"model", r.model},
+                        {"dtype", r.dtype},
+                        {"threads", r.threads},
+                        {"tiles", r.tiles},
+                        {"max_tiles", r.max_tiles},
+                        {"tokens_per_tile", r.tokens_per_tile},
+                        {"encode_ms", r.encode_ms},
+                        {"encode_ms_per_tile", r.encode_ms_per_tile},
+                        {"encode_gflop", r.encode_gflop},
+                        {"encode_gflops", r.encode_gflops},
+                        {"matmul_gflops", r.matmul_gflops},
+                        {"matmul_percent", r.matmul_percent},
+                        {"prefill_tok_per_s", r.prefill_tok_per_s},
+                        {"decode_tok_per_s", r.decode_tok_per_s},
+                        {"libtorch", compat::torch_version()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("model:          %s (%s), %d threads, LibTorch %s\n", r.model.c_str(), r.dtype.c_str(), r.threads,
+              compat::torch_version().c_str());
+  std::printf("image:          %d of %d tiles valid, %lld tokens per tile (all %d tiles are encoded)\n", r.tiles,
+              r.max_tiles, static_cast<long long>(r.tokens_per_tile), r.max_tiles);
+  std::printf("encode:         %10.1f ms per image, %.1f ms per tile, %.1f GFLOP\n", r.encode_ms, r.encode_ms_per_tile,
+              r.encode_gflop);
+  std::printf("encode rate:    %10.1f GFLOP/s = %.1f%% of the measured %s matmul rate (%.1f GFLOP/s)\n",
+              r.encode_gflops, r.matmul_percent, r.dtype.c_str(), r.matmul_gflops);
+  if (r.prefill_tok_per_s > 0)
+    std::printf("caption:        prefill %.2f tok/s, decode %.2f tok/s\n", r.prefill_tok_per_s, r.decode_tok_per_s);
+  else
+    std::printf("caption:        text side not run (vision only; see bench generate for the decoder)\n");
+  return 0;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, Action& action) {
@@ -66,6 +116,22 @@ void add_bench_command(CLI::App& app, Action& action) {
   gen->add_option("-t,--threads", o->p.threads, "CPU threads (0: all cores)")->capture_default_str();
   gen->add_flag("--json", o->json, "Print the figures as JSON");
   gen->callback([o, &action] { action = [o] { return run_bench_generate(*o); }; });
+
+  auto c = std::make_shared<CaptionBenchOptions>();
+  c->p.text = false;  // --full sets it for the large presets
+  auto* cap = bench_cmd->add_subcommand("caption", "Image encode time and rate, caption prefill/decode (Llama 3.2 Vision)");
+  cap->add_option("-m,--model", c->p.model_dir, "Mllama model directory");
+  cap->add_option("--preset", c->p.preset, "Random-weight preset instead of a model: tiny, 11b, 90b");
+  cap->add_option("--dtype", c->dtype, "f32 or bf16 (default: checkpoint dtype; bf16 for presets)");
+  cap->add_option("--tiles", c->p.tiles, "Valid tiles of the benchmark image (1..max_num_tiles)")->capture_default_str();
+  cap->add_option("--reps", c->p.reps, "Timed image encodes (best reported)")->capture_default_str();
+  cap->add_flag("--full", c->p.text, "Also build the text side of a large preset and time prefill/decode");
+  cap->add_flag("--vision-only", c->vision_only, "Time the image encode only");
+  cap->add_option("-p,--n-prompt", c->p.n_prompt, "Caption prompt tokens")->capture_default_str();
+  cap->add_option("-n,--n-gen", c->p.n_gen, "Caption tokens generated")->capture_default_str();
+  cap->add_option("-t,--threads", c->p.threads, "CPU threads (0: all cores)")->capture_default_str();
+  cap->add_flag("--json", c->json, "Print the figures as JSON");
+  cap->callback([c, &action] { action = [c] { return run_bench_caption(*c); }; });
 }
 
 }  // namespace llama_mm::cli

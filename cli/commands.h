@@ -15,6 +15,7 @@ void add_generate_command(CLI::App& app, Action& action);
 void add_tokenize_commands(CLI::App& app, Action& action);  // tokenize, detokenize
 void add_init_model_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
+void add_caption_command(CLI::App& app, Action& action);
 
 }  // namespace llama_mm::cli
 

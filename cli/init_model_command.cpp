@@ -1,5 +1,6 @@
 // cli/init_model_command.cpp: `llama-mm init-model`: a random-weight checkpoint in Hugging Face layout
 // (config.json, model.safetensors, tokenizer.json) for tests and benchmarks.
+#include "adapters/adapters.h"
 #include "cli/commands.h"
 #include "llm/llm.h"
 
@@ -30,36 +31,74 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
   std::filesystem::rename(tmp, path);
 }
 
+// The tokenizer.json to ship: --tokenizer's (validated against the model's id range) or the byte-level one.
+std::string tokenizer_json_for(const InitModelOptions& o, int64_t n_ids) {
+  namespace fs = std::filesystem;
+  if (o.tokenizer.empty()) return make_byte_level_tokenizer_json();
+  auto tok = Tokenizer::from_file(o.tokenizer);  // validates it
+  std::ifstream f(fs::is_directory(o.tokenizer) ? fs::path(o.tokenizer) / "tokenizer.json" : fs::path(o.tokenizer),
+                  std::ios::binary);
+  std::string json(std::istreambuf_iterator<char>(f), {});
+  if (tok.n_vocab() > n_ids)
+    throw Error(ErrorKind::Usage, o.tokenizer + ": tokenizer has " + std::to_string(tok.n_vocab()) +
+                                      " ids but the model has " + std::to_string(n_ids));
+  return json;
+}
+
+bool is_json_path(const std::string& s) { return s.size() > 5 && s.compare(s.size() - 5, 5, ".json") == 0; }
+
+// preprocessor_config.json as the released Llama 3.2 Vision checkpoints ship it, for this tile size.
+nlohmann::json mllama_preprocessor_config(const MllamaConfig& cfg) {
+  return {{"do_convert_rgb", true},
+          {"do_normalize", true},
+          {"do_pad", true},
+          {"do_rescale", true},
+          {"do_resize", true},
+          {"image_mean", {0.48145466, 0.4578275, 0.40821073}},
+          {"image_std", {0.26862954, 0.26130258, 0.27577711}},
+          {"image_processor_type", "MllamaImageProcessor"},
+          {"max_image_tiles", cfg.vision.max_num_tiles},
+          {"processor_class", "MllamaProcessor"},
+          {"resample", 2},
+          {"rescale_factor", 1.0 / 255.0},
+          {"size", {{"height", cfg.vision.image_size}, {"width", cfg.vision.image_size}}}};
+}
+
 int run_init_model(const InitModelOptions& o) {
   namespace fs = std::filesystem;
-  if (o.arch != "llama") throw Error(ErrorKind::Usage, "--arch: unsupported architecture '" + o.arch + "' (expected llama)");
-  const bool from_file = o.preset.size() > 5 && o.preset.compare(o.preset.size() - 5, 5, ".json") == 0;
-  LlamaConfig cfg = from_file ? LlamaConfig::from_file(o.preset) : LlamaConfig::preset(o.preset);
+  if (o.arch != "llama" && o.arch != "mllama")
+    throw Error(ErrorKind::Usage, "--arch: unsupported architecture '" + o.arch + "' (expected llama or mllama)");
   const torch::Dtype dtype = parse_dtype(o.dtype);
-  cfg.torch_dtype = dtype_name(dtype);
-
-  std::string tokenizer_json;
-  if (!o.tokenizer.empty()) {
-    auto tok = Tokenizer::from_file(o.tokenizer);  // validates it
-    std::ifstream f(fs::is_directory(o.tokenizer) ? fs::path(o.tokenizer) / "tokenizer.json" : fs::path(o.tokenizer),
-                    std::ios::binary);
-    tokenizer_json.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-    if (tok.n_vocab() > cfg.vocab_size)
-      throw Error(ErrorKind::Usage, o.tokenizer + ": tokenizer has " + std::to_string(tok.n_vocab()) +
-                                        " ids but the model's vocab_size is " + std::to_string(cfg.vocab_size));
-  } else {
-    tokenizer_json = make_byte_level_tokenizer_json();
-  }
-
-  fs::create_directories(o.out);
-  std::cerr << "init-model: " << cfg.n_params() / 1e6 << " M parameters, " << cfg.torch_dtype << ", seed " << o.seed
-            << "\n";
-  LlamaForCausalLM model(cfg, dtype);
-  init_random_weights(*model, o.seed);
   std::map<std::string, torch::Tensor> tensors;
-  for (auto& p : model->named_parameters()) tensors[p.key()] = p.value();
-  write_safetensors((fs::path(o.out) / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  write_file_atomic(fs::path(o.out) / "config.json", cfg.to_json().dump(2) + "\n");
+  nlohmann::json config;
+  std::string tokenizer_json;
+  fs::create_directories(o.out);
+  if (o.arch == "llama") {
+    LlamaConfig cfg = is_json_path(o.preset) ? LlamaConfig::from_file(o.preset) : LlamaConfig::preset(o.preset);
+    cfg.torch_dtype = dtype_name(dtype);
+    tokenizer_json = tokenizer_json_for(o, cfg.vocab_size);
+    std::cerr << "init-model: " << cfg.n_params() / 1e6 << " M parameters, " << cfg.torch_dtype << ", seed " << o.seed
+              << "\n";
+    LlamaForCausalLM model(cfg, dtype);
+    init_random_weights(*model, o.seed);
+    for (auto& p : model->named_parameters()) tensors[p.key()] = p.value();
+    write_safetensors((fs::path(o.out) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+    config = cfg.to_json();
+  } else {
+    MllamaConfig cfg = is_json_path(o.preset) ? MllamaConfig::from_file(o.preset) : MllamaConfig::preset(o.preset);
+    cfg.text.torch_dtype = dtype_name(dtype);
+    // The text tokenizer plus <|image|> right after the vocabulary, as Llama 3.2 Vision's tokenizer has it.
+    tokenizer_json = tokenizer_json_for(o, cfg.text.vocab_size);
+    if (!Tokenizer::from_json_string(tokenizer_json, "tokenizer").token_id("<|image|>"))
+      tokenizer_json = with_added_special_token(tokenizer_json, "<|image|>", cfg.image_token_index);
+    std::cerr << "init-model: mllama, " << cfg.text.torch_dtype << ", seed " << o.seed << "\n";
+    MllamaForConditionalGeneration model(cfg, dtype);
+    init_random_mllama_weights(*model, o.seed);
+    save_mllama_weights(*model, (fs::path(o.out) / "model.safetensors").string());
+    config = cfg.to_json();
+    write_file_atomic(fs::path(o.out) / "preprocessor_config.json", mllama_preprocessor_config(cfg).dump(2) + "\n");
+  }
+  write_file_atomic(fs::path(o.out) / "config.json", config.dump(2) + "\n");
   write_file_atomic(fs::path(o.out) / "tokenizer.json", tokenizer_json);
   std::cout << o.out << "\n";
   return 0;
@@ -70,8 +109,8 @@ int run_init_model(const InitModelOptions& o) {
 void add_init_model_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<InitModelOptions>();
   auto* sub = app.add_subcommand("init-model", "Write a random-weight checkpoint (HF layout) for tests and benchmarks");
-  sub->add_option("--arch", o->arch, "Architecture")->capture_default_str();
-  sub->add_option("--preset", o->preset, "tiny, 1b, 8b, or a config.json")->required();
+  sub->add_option("--arch", o->arch, "Architecture: llama or mllama (Llama 3.2 Vision)")->capture_default_str();
+  sub->add_option("--preset", o->preset, "llama: tiny, 1b, 8b; mllama: tiny, 11b, 90b; or a config.json")->required();
   sub->add_option("-o,--out", o->out, "Output directory")->required();
   sub->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "Weight dtype: f32 or bf16")->capture_default_str();

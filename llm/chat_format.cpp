@@ -16,6 +16,7 @@ constexpr const char* kBos = "<|begin_of_text|>";
 constexpr const char* kStartHeader = "<|start_header_id|>";
 constexpr const char* kEndHeader = "<|end_header_id|>";
 constexpr const char* kEot = "<|eot_id|>";
+constexpr const char* kImage = "<|image|>";
 
 // Length of the UTF-8 whitespace character at s[i] by Python's str.isspace (what Jinja's |trim strips), or 0.
 size_t space_len(const std::string& s, size_t i) {
@@ -60,31 +61,58 @@ struct Part {
 
 std::vector<Part> chat_parts(const std::vector<ChatMessage>& messages, const ChatFormatOptions& opts) {
   std::vector<Part> parts = {{true, kBos}};
-  auto block = [&](const std::string& role, const std::string& body, bool end_turn) {
+  auto block = [&](const std::string& role, const std::string& body, bool end_turn, int n_images = 0) {
     parts.push_back({true, kStartHeader});
     parts.push_back({false, role});
     parts.push_back({true, kEndHeader});
-    parts.push_back({false, "\n\n" + body});
+    if (n_images > 0) {
+      parts.push_back({false, "\n\n"});
+      for (int k = 0; k < n_images; ++k) parts.push_back({true, kImage});
+      if (!body.empty()) parts.push_back({false, body});
+    } else {
+      parts.push_back({false, "\n\n" + body});
+    }
     if (end_turn) parts.push_back({true, kEot});
   };
-  auto content = [&](const ChatMessage& m) { return opts.trim_content ? trim(m.content) : m.content; };
+  const bool trim_content = opts.trim_content && !opts.vision;
+  auto content = [&](const ChatMessage& m) { return trim_content ? trim(m.content) : m.content; };
 
+  bool has_images = false;
+  for (const auto& m : messages) has_images = has_images || m.n_images > 0;
+  if (has_images && !opts.vision)
+    throw Error(ErrorKind::Usage, "images in a chat need the Llama 3.2 Vision template (ChatFormatOptions::vision)");
   size_t first = 0;
-  if (opts.system_block) {
+  if (opts.vision && has_images) {
+    // The 3.2 Vision template has no system block with images, and refuses a system message.
+    if (!messages.empty() && messages[0].role == "system") {
+      if (!trim(messages[0].content).empty())
+        throw Error(ErrorKind::Usage, "Prompting with images is incompatible with system messages.");
+      first = 1;
+    }
+  } else if (opts.system_block) {
     // The 3.1 template always opens with the system block; a leading system message is folded into it.
     std::string system;
     if (!messages.empty() && messages[0].role == "system") {
-      system = content(messages[0]);
+      system = trim(messages[0].content);  // the templates trim the system message
       first = 1;
     }
     block("system", "Cutting Knowledge Date: December 2023\nToday Date: " + opts.date_string + "\n\n" + system, true);
   }
-  for (size_t i = first; i < messages.size(); ++i) block(messages[i].role, content(messages[i]), true);
+  for (size_t i = first; i < messages.size(); ++i)
+    block(messages[i].role, content(messages[i]), true, messages[i].n_images);
   if (opts.add_generation_prompt) block("assistant", "", false);
   return parts;
 }
 
 }  // namespace
+
+ChatFormatOptions vision_chat_options(const std::string& date_string) {
+  ChatFormatOptions o;
+  o.date_string = date_string;
+  o.vision = true;
+  o.trim_content = false;
+  return o;
+}
 
 std::vector<int32_t> encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
                                  const ChatFormatOptions& opts) {

@@ -18,6 +18,7 @@ namespace llama_mm {
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant", "ipython"
   std::string content;
+  int n_images = 0;     // <|image|> tokens placed before the content (Llama 3.2 Vision; Meta's recommended spot)
 };
 
 struct ChatFormatOptions {
@@ -25,7 +26,13 @@ struct ChatFormatOptions {
   bool system_block = true;                 // emit the system header block even without a system message
   bool trim_content = true;                 // Llama 3.1 template trims message content
   bool add_generation_prompt = true;        // end with the assistant header
+  // Llama 3.2 Vision template (§5.3): contents verbatim (no trim); with images there is no system block and
+  // a system message is an error; without images the system block is as above.
+  bool vision = false;
 };
+
+// The options of the Llama 3.2 Vision Instruct template with a pinned date.
+ChatFormatOptions vision_chat_options(const std::string& date_string = "26 Jul 2024");
 
 // Token ids of the whole conversation, starting with one BOS.
 std::vector<int32_t> encode_chat(const Tokenizer& tok, const std::vector<ChatMessage>& messages,

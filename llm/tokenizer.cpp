@@ -675,4 +675,16 @@ std::string make_byte_level_tokenizer_json(int n_merges) {
   return j.dump();
 }
 
+std::string with_added_special_token(const std::string& tokenizer_json, const std::string& content, int64_t id) {
+  auto j = nlohmann::ordered_json::parse(tokenizer_json);
+  auto& added = j["added_tokens"];
+  if (!added.is_array()) added = nlohmann::ordered_json::array();
+  for (const auto& t : added)
+    if (t.value("id", int64_t(-1)) == id || t.value("content", std::string()) == content)
+      throw Error(ErrorKind::Usage, "tokenizer already has token id " + std::to_string(id) + " or \"" + content + "\"");
+  added.push_back({{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                   {"normalized", false}, {"special", true}});
+  return j.dump();
+}
+
 }  // namespace llama_mm

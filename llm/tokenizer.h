@@ -72,4 +72,8 @@ class TokenStreamDecoder {
 // then the 256 Llama 3 special tokens (<|begin_of_text|> … in Meta's order) after them.
 std::string make_byte_level_tokenizer_json(int n_merges = 0);
 
+// `tokenizer_json` with one more special added token (e.g. Mllama's "<|image|>" after the vocabulary);
+// an error when `id` or `content` is taken.
+std::string with_added_special_token(const std::string& tokenizer_json, const std::string& content, int64_t id);
+
 }  // namespace llama_mm

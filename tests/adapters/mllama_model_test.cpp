@@ -21,7 +21,7 @@ MllamaForConditionalGeneration tiny_model(bool mask_rows = true, uint64_t seed =
   auto cfg = MllamaConfig::preset("tiny");
   cfg.mask_cross_attn_output_rows = mask_rows;
   MllamaForConditionalGeneration m(cfg, torch::kFloat32);
-  init_random_weights(*m, seed);
+  init_random_mllama_weights(*m, seed);
   m->eval();
   return m;
 }
@@ -67,7 +67,7 @@ TEST(MllamaModel, ZeroGatesGiveExactlyTheFrozenLlama) {
   cfg.cross_attention_layers = {1};
   cfg.image_token_index = cfg.text.vocab_size;
   MllamaForConditionalGeneration m(cfg, torch::kFloat32);
-  init_random_weights(*m, 3);
+  init_random_mllama_weights(*m, 3);
   load_text_weights(*m, text_dir);
   torch::NoGradGuard no_grad;
   for (auto& l : m->cross_layers) l->cross_attn_attn_gate.zero_(), l->cross_attn_mlp_gate.zero_();

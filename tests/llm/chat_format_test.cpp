@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 namespace llama_mm {
@@ -123,6 +124,55 @@ TEST(ChatFormatErrors, MissingSpecialTokenIsNamed) {
   const auto ids = encode_chat(full, {{"user", "hi"}});
   EXPECT_EQ(ids, full.encode(render_chat({{"user", "hi"}}), true));
   EXPECT_EQ(ids.front(), 256 + 50);
+}
+
+}  // namespace
+}  // namespace llama_mm
+
+namespace llama_mm {
+namespace {
+
+// The Llama 3.2 Vision template (§5.3) on the Llama 3.1 tokenizer plus <|image|> = 128256, as the Vision
+// tokenizer has it.
+class VisionChatFormat : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const auto path = test::llama31_tokenizer_json();
+    if (!std::filesystem::exists(path)) return;
+    std::ifstream f(path);
+    std::string json(std::istreambuf_iterator<char>(f), {});
+    tok_ = std::make_unique<Tokenizer>(Tokenizer::from_json_string(with_added_special_token(json, "<|image|>", 128256)));
+  }
+  static void TearDownTestSuite() { tok_.reset(); }
+  void SetUp() override { ASSERT_NE(tok_, nullptr) << "run scripts/setup.sh"; }
+  static std::unique_ptr<Tokenizer> tok_;
+};
+std::unique_ptr<Tokenizer> VisionChatFormat::tok_;
+
+TEST_F(VisionChatFormat, CanonicalImagePrompt) {
+  // Meta's vision_prompt_format.md; "Describe this image in two sentences" ids from the HF processor test vector.
+  std::vector<ChatMessage> msgs = {{"user", "Describe this image in two sentences", 1}};
+  const auto opts = vision_chat_options();
+  EXPECT_EQ(render_chat(msgs, opts),
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>Describe this image in two "
+            "sentences<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(encode_chat(*tok_, msgs, opts),
+            (std::vector<int32_t>{128000, 128006, 882, 128007, 271, 128256, 75885, 420, 2217, 304, 1403, 23719, 128009,
+                                  128006, 78191, 128007, 271}));
+  EXPECT_EQ(encode_chat(*tok_, msgs, opts), tok_->encode(render_chat(msgs, opts), true));
+}
+
+TEST_F(VisionChatFormat, ContentIsVerbatimAndSystemMessagesAreRefusedWithImages) {
+  const auto opts = vision_chat_options();
+  std::vector<ChatMessage> msgs = {{"user", "  two images ", 2}};
+  auto ids = encode_chat(*tok_, msgs, opts);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), 128256), 2);
+  EXPECT_EQ(ids, tok_->encode(render_chat(msgs, opts), true));
+  EXPECT_NE(render_chat(msgs, opts).find("<|image|><|image|>  two images <|eot_id|>"), std::string::npos);
+  EXPECT_THROW(encode_chat(*tok_, {{"system", "be brief"}, {"user", "hi", 1}}, opts), Error);
+  EXPECT_THROW(encode_chat(*tok_, {{"user", "hi", 1}}), Error);  // images need the vision template
+  // Without images the vision template keeps the system block.
+  EXPECT_EQ(render_chat({{"user", "hi"}}, opts).rfind(kSystemBlock, 0), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,42 @@
+// cli/generation_options.cpp: see generation_options.h.
+#include "cli/generation_options.h"
+
+#include <sstream>
+
+namespace llama_mm::cli {
+
+void add_generation_options(CLI::App* sub, GenerateParams& gen) {
+  sub->add_option("-n,--n-predict", gen.n_predict, "Maximum tokens to generate (-1: until eos)")->capture_default_str();
+  sub->add_option("--temp", gen.sampling.temperature, "Temperature (0: greedy)")->capture_default_str();
+  sub->add_option("--top-k", gen.sampling.top_k, "Top-k (0: off)")->capture_default_str();
+  sub->add_option("--top-p", gen.sampling.top_p, "Top-p (1: off)")->capture_default_str();
+  sub->add_option("--min-p", gen.sampling.min_p, "Min-p (0: off)")->capture_default_str();
+  sub->add_option("--repeat-penalty", gen.sampling.repeat_penalty, "Repetition penalty (1: off)")->capture_default_str();
+  sub->add_option("--repeat-last-n", gen.sampling.repeat_last_n, "Tokens the penalty considers (-1: all)")->capture_default_str();
+  sub->add_option("-s,--seed", gen.sampling.seed, "Sampling seed (-1: random)")->capture_default_str();
+  sub->add_option("-c,--ctx-size", gen.n_ctx, "Context size in tokens")->capture_default_str();
+  sub->add_option("-b,--batch-size", gen.n_batch, "Prompt tokens per forward pass")->capture_default_str();
+  sub->add_option("--stop", gen.stop, "Stop string (repeatable)");
+  sub->add_flag("--ignore-eos", gen.ignore_eos, "Do not stop at end-of-sequence tokens");
+}
+
+nlohmann::json timings_json(const GenerateTimings& t) {
+  nlohmann::json j = {{"prompt_ms", t.prompt_ms},
+                      {"prompt_tok_per_s", t.prompt_tok_per_s()},
+                      {"n_generated", t.n_generated},
+                      {"generate_ms", t.generate_ms},
+                      {"generate_tok_per_s", t.generate_tok_per_s()}};
+  if (t.n_images > 0) j["n_images"] = t.n_images, j["image_encode_ms"] = t.image_encode_ms;
+  return j;
+}
+
+std::string timings_line(const GenerateTimings& t, const std::string& stop_reason) {
+  std::ostringstream o;
+  if (t.n_images > 0) o << t.n_images << " images encoded in " << t.image_encode_ms << " ms; ";
+  o << "prompt " << t.n_prompt << " tokens in " << t.prompt_ms << " ms (" << t.prompt_tok_per_s()
+    << " tok/s); generated " << t.n_generated << " tokens in " << t.generate_ms << " ms (" << t.generate_tok_per_s()
+    << " tok/s); stop: " << stop_reason;
+  return o.str();
+}
+
+}  // namespace llama_mm::cli

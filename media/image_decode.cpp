@@ -1,0 +1,304 @@
+// media/image_decode.cpp: image files to RGB8 through OpenCV, or FFmpeg for GIF (see image_decode.h).
+#include "media/image_decode.h"
+
+#include "media/image_probe.h"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+}
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+namespace llama_mm::media {
+
+using detail::fail_decode;
+using detail::ImageFormat;
+
+namespace {
+
+// Pillow's ImagingAlphaComposite of `src` (r,g,b,a) over an opaque white pixel, bit for bit (7 extra
+// bits of precision, rounded divisions by 255). ref: Pillow 9.4.0 src/libImaging/AlphaComposite.c.
+inline uint8_t over_white(uint32_t v, uint32_t a) {
+  constexpr uint32_t kBits = 7;
+  if (a == 0) return 255;
+  const uint32_t outa255 = a * 255 + 255 * (255 - a);  // dst alpha is 255
+  const uint32_t coef1 = a * 255 * 255 * (1u << kBits) / outa255;
+  const uint32_t coef2 = 255 * (1u << kBits) - coef1;
+  const uint32_t tmp = v * coef1 + 255 * coef2 + (0x80u << kBits);
+  return static_cast<uint8_t>((((tmp >> 8) + tmp) >> 8) >> kBits);  // SHIFTFORDIV255, then drop the bits
+}
+
+// Interleaved 8-bit pixels with `channels` samples in `order` (e.g. "BGRA", "RGBA", "G", "BGR") to RGB.
+Image to_rgb(int width, int height, int channels, const char* order, const uint8_t* data, size_t row_stride) {
+  Image img;
+  img.width = width;
+  img.height = height;
+  img.rgb.resize(static_cast<size_t>(width) * height * 3);
+  int ir = 0, ig = 0, ib = 0, ia = -1;
+  for (int c = 0; c < channels; ++c) {
+    switch (order[c]) {
+      case 'R': ir = c; break;
+      case 'G': ig = c; break;
+      case 'B': ib = c; break;
+      case 'A': ia = c; break;
+    }
+  }
+  if (channels <= 2) ir = ig = ib = 0;  // grey (+ alpha)
+  uint8_t* out = img.rgb.data();
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* p = data + y * row_stride;
+    for (int x = 0; x < width; ++x, p += channels, out += 3) {
+      if (ia < 0) {
+        out[0] = p[ir], out[1] = p[ig], out[2] = p[ib];
+      } else {
+        const uint32_t a = p[ia];
+        out[0] = over_white(p[ir], a), out[1] = over_white(p[ig], a), out[2] = over_white(p[ib], a);
+      }
+    }
+  }
+  return img;
+}
+
+// Samples of any depth OpenCV decodes to 8 bits: 16-bit keeps the high byte (Pillow's "RGB;16B"
+// unpacking), float is taken as [0, 1].
+cv::Mat to_8bit(const cv::Mat& m, const std::string& name) {
+  switch (m.depth()) {
+    case CV_8U: return m;
+    case CV_16U: {
+      cv::Mat out(m.rows, m.cols, CV_MAKETYPE(CV_8U, m.channels()));
+      for (int y = 0; y < m.rows; ++y) {
+        const uint16_t* s = m.ptr<uint16_t>(y);
+        uint8_t* d = out.ptr<uint8_t>(y);
+        for (int i = 0; i < m.cols * m.channels(); ++i) d[i] = static_cast<uint8_t>(s[i] >> 8);
+      }
+      return out;
+    }
+    case CV_32F:
+    case CV_64F: {
+      cv::Mat out;
+      m.convertTo(out, CV_MAKETYPE(CV_8U, m.channels()), 255.0);
+      return out;
+    }
+    default: fail_decode(name, "unsupported sample format (OpenCV depth " + std::to_string(m.depth()) + ")");
+  }
+}
+
+Image decode_with_opencv(const std::string& bytes, ImageFormat format, const std::string& name) {
+  cv::Mat m;
+  try {
+    const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+    m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);  // no conversion, no orientation: both are done here
+  } catch (const cv::Exception& e) {
+    fail_decode(name, std::string("corrupt ") + detail::format_name(format) + " data (" + e.what() + ")");
+  }
+  if (m.empty()) fail_decode(name, std::string("corrupt or truncated ") + detail::format_name(format) + " data");
+  m = to_8bit(m, name);
+  if (!m.isContinuous()) m = m.clone();
+  static const char* kOrder[] = {"", "G", "GA", "BGR", "BGRA"};
+  if (m.channels() < 1 || m.channels() > 4)
+    fail_decode(name, std::to_string(m.channels()) + " channels per pixel are not supported");
+  return to_rgb(m.cols, m.rows, m.channels(), kOrder[m.channels()], m.ptr<uint8_t>(0), m.step[0]);
+}
+
+// ---- FFmpeg: the first frame of a GIF, read from memory ----
+
+struct MemoryInput {
+  const std::string* bytes;
+  int64_t pos = 0;
+};
+
+int read_memory(void* opaque, uint8_t* buf, int size) {
+  auto* in = static_cast<MemoryInput*>(opaque);
+  const int64_t n = std::min<int64_t>(size, static_cast<int64_t>(in->bytes->size()) - in->pos);
+  if (n <= 0) return AVERROR_EOF;
+  std::memcpy(buf, in->bytes->data() + in->pos, n);
+  in->pos += n;
+  return static_cast<int>(n);
+}
+
+int64_t seek_memory(void* opaque, int64_t offset, int whence) {
+  auto* in = static_cast<MemoryInput*>(opaque);
+  const auto size = static_cast<int64_t>(in->bytes->size());
+  whence &= ~AVSEEK_FORCE;
+  if (whence == AVSEEK_SIZE) return size;
+  int64_t pos = whence == SEEK_SET   ? offset
+                : whence == SEEK_CUR ? in->pos + offset
+                : whence == SEEK_END ? size + offset
+                                     : -1;
+  if (pos < 0 || pos > size) return AVERROR(EINVAL);
+  return in->pos = pos;
+}
+
+struct FormatContextCloser {
+  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
+};
+struct IoContextFreer {
+  void operator()(AVIOContext* c) const {
+    av_freep(&c->buffer);
+    avio_context_free(&c);
+  }
+};
+struct CodecContextFreer {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct PacketFreer {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct FrameFreer {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct SwsFreer {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+
+std::string av_error(int err) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(err, buf, sizeof(buf));
+  return buf;
+}
+
+Image decode_with_ffmpeg(const std::string& bytes, const char* demuxer, const std::string& name) {
+  auto fail_av = [&](const std::string& what, int err) { fail_decode(name, "FFmpeg: " + what + ": " + av_error(err)); };
+  MemoryInput input{&bytes};
+  constexpr int kIoBufferSize = 1 << 16;
+  auto* io_buf = static_cast<uint8_t*>(av_malloc(kIoBufferSize));
+  if (!io_buf) fail_decode(name, "out of memory");
+  std::unique_ptr<AVIOContext, IoContextFreer> io(
+      avio_alloc_context(io_buf, kIoBufferSize, 0, &input, read_memory, nullptr, seek_memory));
+  if (!io) {
+    av_free(io_buf);
+    fail_decode(name, "out of memory");
+  }
+  AVFormatContext* raw_fmt = avformat_alloc_context();
+  if (!raw_fmt) fail_decode(name, "out of memory");
+  raw_fmt->pb = io.get();
+  raw_fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+  // On failure avformat_open_input frees the context (and leaves our custom AVIOContext alone).
+  if (int err = avformat_open_input(&raw_fmt, nullptr, av_find_input_format(demuxer), nullptr); err < 0)
+    fail_av("cannot open the stream", err);
+  std::unique_ptr<AVFormatContext, FormatContextCloser> fmt(raw_fmt);
+  if (fmt->nb_streams < 1 || fmt->streams[0]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO)
+    fail_decode(name, "FFmpeg found no image stream");
+  const AVCodecParameters* par = fmt->streams[0]->codecpar;
+  const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+  if (!codec) fail_decode(name, "FFmpeg has no decoder for this stream");
+  std::unique_ptr<AVCodecContext, CodecContextFreer> cc(avcodec_alloc_context3(codec));
+  if (!cc) fail_decode(name, "out of memory");
+  if (int err = avcodec_parameters_to_context(cc.get(), par); err < 0) fail_av("codec parameters", err);
+  cc->thread_count = 1;
+  if (int err = avcodec_open2(cc.get(), codec, nullptr); err < 0) fail_av("cannot open the decoder", err);
+
+  std::unique_ptr<AVPacket, PacketFreer> pkt(av_packet_alloc());
+  std::unique_ptr<AVFrame, FrameFreer> frame(av_frame_alloc());
+  if (!pkt || !frame) fail_decode(name, "out of memory");
+  bool got = false, flushed = false;
+  while (!got) {
+    if (!flushed) {
+      const int err = av_read_frame(fmt.get(), pkt.get());
+      if (err == AVERROR_EOF) {
+        avcodec_send_packet(cc.get(), nullptr);  // drain
+        flushed = true;
+      } else if (err < 0) {
+        fail_av("cannot read", err);
+      } else {
+        const bool ours = pkt->stream_index == 0;
+        const int serr = ours ? avcodec_send_packet(cc.get(), pkt.get()) : 0;
+        av_packet_unref(pkt.get());
+        if (serr < 0 && serr != AVERROR(EAGAIN)) fail_av("corrupt data", serr);
+      }
+    }
+    const int rerr = avcodec_receive_frame(cc.get(), frame.get());
+    if (rerr == 0)
+      got = true;
+    else if (rerr == AVERROR_EOF)
+      fail_decode(name, "FFmpeg decoded no frame (truncated or corrupt data)");
+    else if (rerr != AVERROR(EAGAIN))
+      fail_av("corrupt data", rerr);
+  }
+
+  const int w = frame->width, h = frame->height;
+  if (w <= 0 || h <= 0) fail_decode(name, "FFmpeg decoded an empty frame");
+  std::unique_ptr<SwsContext, SwsFreer> sws(sws_getContext(w, h, static_cast<AVPixelFormat>(frame->format), w, h,
+                                                           AV_PIX_FMT_RGBA, SWS_POINT, nullptr, nullptr, nullptr));
+  if (!sws) fail_decode(name, "FFmpeg cannot convert pixel format " + std::to_string(frame->format) + " to RGBA");
+  std::vector<uint8_t> rgba(static_cast<size_t>(w) * h * 4);
+  uint8_t* dst[4] = {rgba.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {w * 4, 0, 0, 0};
+  sws_scale(sws.get(), frame->data, frame->linesize, 0, h, dst, dst_stride);
+  return to_rgb(w, h, 4, "RGBA", rgba.data(), static_cast<size_t>(w) * 4);
+}
+
+// Applies EXIF orientation `o` (1..8) so the image is upright, as PIL.ImageOps.exif_transpose does.
+Image apply_orientation(Image img, int o) {
+  if (o <= 1 || o > 8) return img;
+  cv::Mat src(img.height, img.width, CV_8UC3, img.rgb.data()), dst;
+  switch (o) {
+    case 2: cv::flip(src, dst, 1); break;                                 // mirror left-right
+    case 3: cv::rotate(src, dst, cv::ROTATE_180); break;                  // PIL ROTATE_180
+    case 4: cv::flip(src, dst, 0); break;                                 // mirror top-bottom
+    case 5: cv::transpose(src, dst); break;                               // PIL TRANSPOSE
+    case 6: cv::rotate(src, dst, cv::ROTATE_90_CLOCKWISE); break;         // PIL ROTATE_270
+    case 7: cv::transpose(src, dst), cv::flip(dst, dst, -1); break;       // PIL TRANSVERSE
+    case 8: cv::rotate(src, dst, cv::ROTATE_90_COUNTERCLOCKWISE); break;  // PIL ROTATE_90
+  }
+  Image out;
+  out.width = dst.cols;
+  out.height = dst.rows;
+  out.rgb.assign(dst.ptr<uint8_t>(0), dst.ptr<uint8_t>(0) + dst.total() * 3);
+  return out;
+}
+
+}  // namespace
+
+Image decode_image(const std::string& bytes, const std::string& name, const ImageLimits& limits) {
+  if (bytes.empty()) fail_decode(name, "the file is empty");
+  const detail::ImageHeader h = detail::probe_image(bytes, name);
+  // width * height > max_pixels, without overflowing (header sizes reach 2^32 x 2^32).
+  if (h.height > limits.max_pixels / h.width) {
+    const std::string count =
+        h.width <= INT64_MAX / h.height ? " = " + std::to_string(h.width * h.height) : std::string();
+    fail_decode(name, std::to_string(h.width) + "x" + std::to_string(h.height) + count +
+                          " pixels exceeds the limit of " + std::to_string(limits.max_pixels) +
+                          " (ImageLimits::max_pixels)");
+  }
+  if (h.format == ImageFormat::Jpeg && !detail::jpeg_is_complete(bytes))
+    fail_decode(name, "truncated JPEG (the data ends before the end-of-image marker)");
+
+  Image img =
+      h.format == ImageFormat::Gif ? decode_with_ffmpeg(bytes, "gif", name) : decode_with_opencv(bytes, h.format, name);
+  // OpenCV's libtiff path applies a TIFF's Orientation tag itself (so does Pillow's), even with
+  // IMREAD_UNCHANGED; for every other format the orientation is applied here.
+  const bool oriented = h.format == ImageFormat::Tiff;
+  const bool swapped = oriented && h.orientation >= 5;
+  const int64_t want_w = swapped ? h.height : h.width, want_h = swapped ? h.width : h.height;
+  if (img.width != want_w || img.height != want_h)
+    fail_decode(name, "decoded size " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                          " differs from the header's " + std::to_string(want_w) + "x" + std::to_string(want_h));
+  return oriented ? img : apply_orientation(std::move(img), h.orientation);
+}
+
+Image load_image_file(const std::string& path, const ImageLimits& limits) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail_decode(path, "is a directory, not an image file");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail_decode(path, std::string("cannot open the file: ") + std::strerror(errno));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) fail_decode(path, "cannot read the file");
+  return decode_image(ss.str(), path, limits);
+}
+
+}  // namespace llama_mm::media
