@@ -104,20 +104,11 @@ int run_caption(const CaptionOptions& o) {
       auto batch = processor.pack({processed});
       auto prompt = build_prompt(tok, cfg, o.prompt, static_cast<int>(group.size()), o.raw);
       if (!o.json && groups.size() > 1) std::cout << "# " << name << "\n" << std::flush;
-      TextCallback stream;
-      if (!o.json) stream = [](const std::string& piece) {
-        std::cout << piece << std::flush;
-        return true;
-      };
+      const TextCallback stream = o.json ? TextCallback() : stdout_stream();
       auto r = generate_mllama(*model, tok, prompt, batch, o.gen, stream);
       std::cerr << "caption: " << name << ": " << timings_line(r.timings, r.stop_reason) << "\n";
       if (o.json) {
-        j["text"] = r.text;
-        j["prompt_ids"] = prompt;
-        j["tokens"] = r.tokens;
-        j["n_prompt_tokens"] = prompt.size();
-        j["stop_reason"] = r.stop_reason;
-        j["timings"] = timings_json(r.timings);
+        j.update(result_json(prompt, r));
       } else {
         std::cout << "\n" << std::flush;
       }
@@ -127,7 +118,7 @@ int run_caption(const CaptionOptions& o) {
       std::cerr << "caption: " << e.what() << "\n";
       j["error"] = e.what();
     }
-    if (o.json) std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush;
+    if (o.json) print_json_line(j);
   }
   return any_failed ? static_cast<int>(ErrorKind::InputDecode) : 0;
 }

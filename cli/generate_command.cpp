@@ -52,23 +52,11 @@ int run_generate(const GenerateOptions& o) {
     if (prompt.empty() || prompt.front() != bos) prompt.insert(prompt.begin(), bos);
   }
 
-  TextCallback stream;
-  if (!o.json) stream = [](const std::string& piece) {
-    std::cout << piece << std::flush;
-    return true;
-  };
+  const TextCallback stream = o.json ? TextCallback() : stdout_stream();
   auto r = mllama ? generate_mllama(*mm, tok, prompt, {}, o.gen, stream) : generate(*llama, tok, prompt, o.gen, stream);
   std::cerr << "\ngenerate: " << timings_line(r.timings, r.stop_reason) << "\n";
   if (o.json) {
-    nlohmann::json j;
-    j["text"] = r.text;
-    j["prompt_ids"] = prompt;
-    j["tokens"] = r.tokens;
-    j["n_prompt_tokens"] = prompt.size();
-    j["stop_reason"] = r.stop_reason;
-    j["timings"] = timings_json(r.timings);
-    // A random model can emit bytes that are not UTF-8: replace them rather than fail.
-    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    print_json_line(result_json(prompt, r));
   } else {
     std::cout << "\n";
   }

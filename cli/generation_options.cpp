@@ -1,6 +1,7 @@
 // cli/generation_options.cpp: see generation_options.h.
 #include "cli/generation_options.h"
 
+#include <iostream>
 #include <sstream>
 
 namespace llama_mm::cli {
@@ -20,14 +21,27 @@ void add_generation_options(CLI::App* sub, GenerateParams& gen) {
   sub->add_flag("--ignore-eos", gen.ignore_eos, "Do not stop at end-of-sequence tokens");
 }
 
-nlohmann::json timings_json(const GenerateTimings& t) {
-  nlohmann::json j = {{"prompt_ms", t.prompt_ms},
+nlohmann::json result_json(const std::vector<int32_t>& prompt, const GenerateResult& r) {
+  const auto& t = r.timings;
+  nlohmann::json timings = {{"prompt_ms", t.prompt_ms},
                       {"prompt_tok_per_s", t.prompt_tok_per_s()},
                       {"n_generated", t.n_generated},
                       {"generate_ms", t.generate_ms},
                       {"generate_tok_per_s", t.generate_tok_per_s()}};
-  if (t.n_images > 0) j["n_images"] = t.n_images, j["image_encode_ms"] = t.image_encode_ms;
-  return j;
+  if (t.n_images > 0) timings["n_images"] = t.n_images, timings["image_encode_ms"] = t.image_encode_ms;
+  return {{"text", r.text},          {"prompt_ids", prompt},         {"tokens", r.tokens},
+          {"n_prompt_tokens", prompt.size()}, {"stop_reason", r.stop_reason}, {"timings", timings}};
+}
+
+void print_json_line(const nlohmann::json& j) {
+  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush;
+}
+
+TextCallback stdout_stream() {
+  return [](const std::string& piece) {
+    std::cout << piece << std::flush;
+    return true;
+  };
 }
 
 std::string timings_line(const GenerateTimings& t, const std::string& stop_reason) {
