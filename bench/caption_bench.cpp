@@ -88,11 +88,11 @@ CaptionBenchResult run_caption_bench(const CaptionBenchParams& p) {
   auto encode = [&] {
     auto out = vision->forward(images.pixel_values, images.aspect_ratio_ids, images.aspect_ratio_mask);
     auto states = projector(out).reshape({1, -1, cfg.text.hidden_size});
-    if (model) model->cross_context(states, torch::ones({1, 1, 1, T}, torch::kInt64));
+    if (model && p.text) model->cross_context(states, torch::ones({1, 1, 1, T}, torch::kInt64));
   };
   const int64_t L = T * (vc.num_patches() + vc.num_padding_patches());
   const double proj_flop = 2.0 * T * vc.num_patches() * vc.vision_output_dim * cfg.text.hidden_size;
-  const double kv_flop = model ? 2.0 * 2 * T * vc.num_patches() * cfg.text.hidden_size *
+  const double kv_flop = model && p.text ? 2.0 * 2 * T * vc.num_patches() * cfg.text.hidden_size *
                                      cfg.text.num_key_value_heads * cfg.text.head_dim * cfg.n_cross_layers()
                                : 0.0;
   r.encode_gflop = (static_cast<double>(vision->flops(1)) + proj_flop + kv_flop) / 1e9;
@@ -114,7 +114,7 @@ CaptionBenchResult run_caption_bench(const CaptionBenchParams& p) {
   r.matmul_gflops = measure_matmul_gflops(L, vc.hidden_size, vc.intermediate_size, dtype);
   r.matmul_percent = 100.0 * r.encode_gflops / r.matmul_gflops;
 
-  if (model) {
+  if (model && p.text) {
     auto tok = Tokenizer::from_json_string(make_byte_level_tokenizer_json(), "byte-level");
     std::vector<int32_t> prompt = {static_cast<int32_t>(cfg.text.bos_token_id),
                                    static_cast<int32_t>(cfg.image_token_index)};

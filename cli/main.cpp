@@ -9,17 +9,21 @@
 #include <iostream>
 #include <unistd.h>
 
-// LibTorch's OpenMP workers spin after each parallel region and steal the cores OpenBLAS's own threads need
-// for the GEMM that follows (1B bf16 prefill: 54 -> 63 tok/s with passive waiting, docs/performance.md).
-// libgomp reads OMP_WAIT_POLICY only when it loads, before main(), so set it and re-execute once.
-static void ensure_passive_openmp_wait(char** argv) {
+// Idle worker threads must not spin on the cores the next kernel needs (docs/performance.md):
+//  - LibTorch's OpenMP workers spin after each parallel region and steal OpenBLAS's cores
+//    (1B bf16 prefill: 54 -> 63 tok/s with OMP_WAIT_POLICY=PASSIVE);
+//  - OpenBLAS's workers call sched_yield for ~2^28 cycles after each GEMM while LibTorch runs softmax, GELU
+//    and conversions (vision encoder: 31 -> 26.5 s per image, kernel time 44 -> 8 s with OPENBLAS_THREAD_TIMEOUT=4).
+// Both libraries read these variables only when they load, before main(), so set them and re-execute once.
+static void ensure_passive_waiting(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;  // the user's choice, or already re-executed
   setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);  // keep a user's value
   execv("/proc/self/exe", argv);  // returns only on failure: then carry on with the default policy
 }
 
 int main(int argc, char** argv) {
-  ensure_passive_openmp_wait(argv);
+  ensure_passive_waiting(argv);
   CLI::App app{"llama-mm: Llama 3 with eyes and ears (text generation, tokenization, model tools)"};
   app.require_subcommand(1);
   llama_mm::cli::Action action;

@@ -13,8 +13,12 @@ namespace llama_mm {
 namespace {
 namespace F = torch::nn::functional;
 
-// Query rows per attention block: bounds the [N, H, rows, L] score tensor (L = 6432 for the real model).
-constexpr int64_t kAttnBlockRows = 512;
+// Temporaries stay under glibc's largest mmap threshold (32 MB) so they are recycled from the heap instead of
+// being mapped, page-faulted and unmapped on every call (which made the encoder spend half its time in the
+// kernel). Attention runs in blocks of query rows sized so that [N, H, rows, L] fp32 scores take ~16 MB; the
+// row-wise MLP runs in row chunks whose [rows, intermediate] fp32 activations take ~16 MB.
+constexpr int64_t kTempElements = int64_t(4) << 20;
+int64_t rows_per_block(int64_t elements_per_row) { return std::max<int64_t>(16, kTempElements / elements_per_row); }
 
 torch::Tensor new_param(torch::nn::Module& m, const std::string& name, at::IntArrayRef shape, torch::Dtype dtype) {
   return m.register_parameter(name, torch::empty(shape, torch::dtype(dtype)));
@@ -50,18 +54,21 @@ torch::Tensor VisionAttentionImpl::forward(const torch::Tensor& x, const torch::
   const bool widen = x.device().is_cpu() && x.scalar_type() != torch::kFloat32;
   const auto mm_dtype = widen ? torch::kFloat32 : x.scalar_type();
   q = q.to(mm_dtype), k = k.to(mm_dtype), v = v.to(mm_dtype);
-  auto kt = k.transpose(2, 3);
   const double scale = std::sqrt(static_cast<double>(Dh));
   const float masked = std::numeric_limits<float>::lowest();  // finfo.min, as the reference adds
-  auto inv_k = invalid.view({N, 1, 1, L});
   auto out = torch::empty({N, H, L, Dh}, q.options());
-  for (int64_t r0 = 0; r0 < L; r0 += kAttnBlockRows) {
-    const int64_t n = std::min(kAttnBlockRows, L - r0);
-    auto scores = (torch::matmul(q.narrow(2, r0, n), kt) / scale).to(torch::kFloat32);  // [N, H, n, L]
-    // score + m_q·m_k·min equals min (to fp32 rounding) wherever both tokens are invalid.
-    scores.masked_fill_(invalid.narrow(1, r0, n).view({N, 1, n, 1}).logical_and(inv_k), masked);
-    auto probs = torch::softmax(scores, -1).to(x.scalar_type()).to(mm_dtype);
-    out.narrow(2, r0, n).copy_(torch::matmul(probs, v));
+  // One head at a time with tall query blocks: each GEMM packs K (Dh = 80 wide) once for many rows.
+  const int64_t block = rows_per_block(N * L);
+  for (int64_t h = 0; h < H; ++h) {
+    auto qh = q.select(1, h), kth = k.select(1, h).transpose(1, 2), vh = v.select(1, h);  // [N, L, Dh], ...
+    for (int64_t r0 = 0; r0 < L; r0 += block) {
+      const int64_t n = std::min(block, L - r0);
+      auto scores = (torch::matmul(qh.narrow(1, r0, n), kth) / scale).to(torch::kFloat32);  // [N, n, L]
+      // score + m_q·m_k·min equals min (to fp32 rounding) wherever both tokens are invalid.
+      scores.masked_fill_(invalid.narrow(1, r0, n).view({N, n, 1}).logical_and(invalid.view({N, 1, L})), masked);
+      // HF rounds the probabilities to the model dtype; the fp32 CPU path keeps them (as the text attention does).
+      out.select(1, h).narrow(1, r0, n).copy_(torch::matmul(torch::softmax(scores, -1).to(mm_dtype), vh));
+    }
   }
   return o_proj(out.to(x.scalar_type()).transpose(1, 2).reshape({N, L, H * Dh}));
 }
@@ -71,7 +78,18 @@ VisionMLPImpl::VisionMLPImpl(const MllamaVisionConfig& cfg, torch::Dtype dtype) 
   fc2 = register_module("fc2", Linear(cfg.intermediate_size, cfg.hidden_size, true, dtype));
 }
 
-torch::Tensor VisionMLPImpl::forward(const torch::Tensor& x) { return fc2(torch::gelu(fc1(x))); }  // exact erf GELU
+torch::Tensor VisionMLPImpl::forward(const torch::Tensor& x) {
+  // fc2(gelu_erf(fc1(x))), in row chunks: the MLP is row-wise, and chunks keep its activations small.
+  auto flat = x.reshape({-1, x.size(-1)});
+  const int64_t rows = flat.size(0), chunk = rows_per_block(fc1->weight.size(0));
+  if (rows <= chunk) return fc2(torch::gelu(fc1(x)));
+  auto out = torch::empty({rows, fc2->weight.size(0)}, x.options());
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    out.narrow(0, r0, n).copy_(fc2(torch::gelu(fc1(flat.narrow(0, r0, n)))));
+  }
+  return out.view(x.sizes());
+}
 
 VisionEncoderLayerImpl::VisionEncoderLayerImpl(const MllamaVisionConfig& cfg, bool gated, torch::Dtype dtype) {
   self_attn = register_module("self_attn", VisionAttention(cfg, dtype));

@@ -164,3 +164,25 @@ TEST(MllamaGoldenText, OutputOfLayerSemanticsSelectsTheLayerOutputs) {
 
 }  // namespace
 }  // namespace llama_mm
+
+namespace llama_mm {
+namespace {
+
+TEST(MllamaGoldenBf16, Bf16ComputeStaysCloseToTheFp32Reference) {
+  // The checkpoint holds bf16 weights; computing in bf16 rounds activations, so the bound is loose (§6.4: ~1e-2).
+  Golden g;
+  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kBFloat16, hf_behaviour());
+  ASSERT_EQ(m->dtype(), torch::kBFloat16);
+  torch::NoGradGuard no_grad;
+  auto states = m->encode_images(images_of(g, "B"));
+  auto ctx = m->cross_context(states, g("B.cross_attention_mask"));
+  ForwardOptions o;
+  o.all_logits = true;
+  auto logits = m->forward(g("B.input_ids"), nullptr, &ctx, o);
+  EXPECT_EQ(logits.scalar_type(), torch::kFloat32);
+  EXPECT_LT(rel_err(logits, g("B.logits")), 5e-2);
+  EXPECT_TRUE(torch::equal(logits.argmax(-1), g("B.logits").argmax(-1)));
+}
+
+}  // namespace
+}  // namespace llama_mm
