@@ -93,6 +93,8 @@ torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& t
   }
   ForwardOptions o;
   o.all_logits = opts.all_logits;
+  o.attention_mask = opts.attention_mask;
+  o.position_ids = opts.position_ids;
   if (opts.hook) {
     o.hook = [&](const std::string& name, const torch::Tensor& t) {
       int64_t j;

@@ -112,11 +112,11 @@ torch::Tensor VisionEncoderLayerImpl::forward(const torch::Tensor& x, const torc
   return h + m;
 }
 
-TileEmbeddingImpl::TileEmbeddingImpl(int64_t n_ids, int64_t n_tiles, int64_t per_tile, bool gated, torch::Dtype dtype) {
+TileEmbeddingImpl::TileEmbeddingImpl(int64_t n_ids, int64_t n_tiles, int64_t per_tile, torch::Dtype dtype) {
   auto emb = std::make_shared<torch::nn::Module>("Embedding");
   weight = emb->register_parameter("weight", torch::empty({n_ids, n_tiles * per_tile}, torch::dtype(dtype)));
   register_module("embedding", emb);
-  if (gated) gate = new_param(*this, "gate", {1}, dtype);
+  gate = new_param(*this, "gate", {1}, dtype);
 }
 
 torch::Tensor TileEmbeddingImpl::lookup(const torch::Tensor& ids) const { return torch::embedding(weight, ids); }
@@ -134,8 +134,8 @@ MllamaVisionModelImpl::MllamaVisionModelImpl(const MllamaVisionConfig& cfg, torc
   position_gate = new_param(*gpe, "gate", {1}, dtype);
   tile_embedding_weight = gpe->register_module("tile_embedding", std::make_shared<torch::nn::Module>("Embedding"))
                               ->register_parameter("weight", torch::empty({n_ids, T * P * d}, torch::dtype(dtype)));
-  pre_tile = register_module("pre_tile_positional_embedding", TileEmbedding(n_ids, T, d, true, dtype));
-  post_tile = register_module("post_tile_positional_embedding", TileEmbedding(n_ids, T, d, true, dtype));
+  pre_tile = register_module("pre_tile_positional_embedding", TileEmbedding(n_ids, T, d, dtype));
+  post_tile = register_module("post_tile_positional_embedding", TileEmbedding(n_ids, T, d, dtype));
   layernorm_pre = register_module("layernorm_pre", LayerNorm(d, 1e-5, dtype));    // nn.LayerNorm default eps
   layernorm_post = register_module("layernorm_post", LayerNorm(d, 1e-5, dtype));
   auto add_encoder = [&](const std::string& name, int64_t n, bool gated, std::vector<VisionEncoderLayer>& out) {

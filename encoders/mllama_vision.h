@@ -61,10 +61,10 @@ TORCH_MODULE(VisionEncoderLayer);
 // values (row 0, "no image", is zero in real checkpoints).
 class TileEmbeddingImpl : public torch::nn::Module {
  public:
-  TileEmbeddingImpl(int64_t n_ids, int64_t n_tiles, int64_t per_tile, bool gated, torch::Dtype dtype);
+  TileEmbeddingImpl(int64_t n_ids, int64_t n_tiles, int64_t per_tile, torch::Dtype dtype);
   torch::Tensor lookup(const torch::Tensor& aspect_ratio_ids) const;  // [N] -> [N, T·per_tile]
   torch::Tensor weight;  // "embedding.weight" [n_ids, T·per_tile]
-  torch::Tensor gate;    // [1] when gated
+  torch::Tensor gate;    // [1]: the table is scaled by tanh(gate)
 };
 TORCH_MODULE(TileEmbedding);
 

@@ -59,7 +59,8 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& cfg, torch::Dtype dtyp
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                          torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos) {
+                                          torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos,
+                                          const torch::Tensor& key_mask) {
   const int64_t B = x.size(0), T = x.size(1), G = n_kv_head, R = n_head / n_kv_head, Dh = head_dim;
   auto q = apply_rope(q_proj(x).view({B, T, n_head, Dh}), cos, sin);  // [B, T, H, Dh]
   auto k = apply_rope(k_proj(x).view({B, T, G, Dh}), cos, sin);       // [B, T, G, Dh]
@@ -96,6 +97,8 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     auto kpos = torch::arange(L, torch::kInt64).unsqueeze(0);             // [1, L]
     scores.masked_fill_((kpos > qpos).to(x.device()), -std::numeric_limits<float>::infinity());  // fresh tensor
   }
+  if (key_mask.defined())  // finfo.min, not -inf: a padding query that sees only padding stays finite
+    scores.masked_fill_(key_mask.logical_not().view({B, 1, 1, 1, L}), std::numeric_limits<float>::lowest());
   auto probs = torch::softmax(scores, -1).to(widen ? torch::kFloat32 : x.scalar_type()).view({B, G, R * T, L});
   auto out = torch::matmul(probs, values).to(x.scalar_type());                    // [B, G, R·T, Dh]
   out = out.view({B, G, R, T, Dh}).permute({0, 3, 1, 2, 4}).reshape({B, T, n_head * Dh});  // [B, T, H·Dh]
@@ -125,8 +128,8 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& cfg, torch::Dtyp
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch::Tensor& cos,
                                              const torch::Tensor& sin, torch::Tensor k_cache,
-                                             torch::Tensor v_cache, int64_t pos) {
-  auto x = h + self_attn(input_layernorm(h), cos, sin, k_cache, v_cache, pos);
+                                             torch::Tensor v_cache, int64_t pos, const torch::Tensor& key_mask) {
+  auto x = h + self_attn(input_layernorm(h), cos, sin, k_cache, v_cache, pos, key_mask);
   return x + mlp(post_attention_layernorm(x));
 }
 
@@ -186,8 +189,23 @@ torch::Tensor LlamaForCausalLMImpl::hidden_from_embeds(torch::Tensor h, KVCache*
   if (cache && pos + T > cache->n_ctx)
     throw Error(ErrorKind::Runtime, "context overflow: " + std::to_string(pos + T) + " positions needed, the KV cache holds " +
                                         std::to_string(cache->n_ctx));
-  ensure_rope(pos + T, h.device());
-  auto cos = cos_.narrow(0, pos, T), sin = sin_.narrow(0, pos, T);  // [T, Dh]
+  torch::Tensor cos, sin;  // [T, Dh], or [B, T, Dh] with per-row positions
+  if (opts.position_ids.defined()) {
+    auto ids = opts.position_ids.to(h.device(), torch::kInt64);
+    TORCH_CHECK(ids.dim() == 2 && ids.size(0) == h.size(0) && ids.size(1) == T, "position_ids must be [B, T]");
+    ensure_rope(ids.max().item<int64_t>() + 1, h.device());
+    cos = cos_.index_select(0, ids.flatten()).view({h.size(0), T, -1});
+    sin = sin_.index_select(0, ids.flatten()).view({h.size(0), T, -1});
+  } else {
+    ensure_rope(pos + T, h.device());
+    cos = cos_.narrow(0, pos, T), sin = sin_.narrow(0, pos, T);
+  }
+  torch::Tensor key_mask;
+  if (opts.attention_mask.defined()) {
+    key_mask = opts.attention_mask.to(h.device()) != 0;
+    TORCH_CHECK(key_mask.dim() == 2 && key_mask.size(0) == h.size(0) && key_mask.size(1) == pos + T,
+                "attention_mask must be [B, n_past + T]");
+  }
 
   const auto& hook = opts.hook;
   if (hook) hook("embed", h);
@@ -196,7 +214,7 @@ torch::Tensor LlamaForCausalLMImpl::hidden_from_embeds(torch::Tensor h, KVCache*
     if (opts.interleave) h = opts.interleave(i, h);
     torch::Tensor kc, vc;
     if (cache) kc = cache->k[i], vc = cache->v[i];
-    h = model->layers[i]->forward(h, cos, sin, kc, vc, pos);
+    h = model->layers[i]->forward(h, cos, sin, kc, vc, pos, key_mask);
     if (hook) hook("layer." + std::to_string(i) + ".out", h);
   }
   if (opts.interleave) h = opts.interleave(n_layers, h);

@@ -55,9 +55,10 @@ class LlamaAttentionImpl : public torch::nn::Module {
  public:
   explicit LlamaAttentionImpl(const LlamaConfig& cfg, torch::Dtype dtype);
   // x [B, T, D]; cos/sin [T, Dh] in x's dtype; k_cache/v_cache [B, G, n_ctx, Dh] or undefined (no cache);
-  // pos = absolute position of x[:, 0]; causal over the cache and the new tokens.
+  // pos = cache slot of x[:, 0]; causal over the cache and the new tokens. key_mask [B, pos + T] bool (true =
+  // a real token) masks padding keys with finfo.min as transformers does; undefined: no padding.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos);
+                        torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos, const torch::Tensor& key_mask = {});
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_head, n_kv_head, head_dim;
 };
@@ -75,7 +76,7 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   explicit LlamaDecoderLayerImpl(const LlamaConfig& cfg, torch::Dtype dtype);
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
-                        torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos);
+                        torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos, const torch::Tensor& key_mask = {});
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -101,6 +102,9 @@ struct ForwardOptions {
   bool all_logits = false;     // logits for every position; otherwise only the last (prefill needs no more)
   ActivationHook hook;         // named activations, for parity tests and tools/dump
   LayerInterleave interleave;  // adapter layers between the frozen ones; none by default
+  // Batches with (left) padding, as transformers takes them: attention_mask [B, n_past + T] (1 = real token)
+  // and position_ids [B, T]. Undefined: no padding, positions n_past.. for every row.
+  torch::Tensor attention_mask, position_ids;
 };
 
 class LlamaForCausalLMImpl : public torch::nn::Module {

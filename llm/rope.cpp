@@ -36,7 +36,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   const int64_t half = x.size(-1) / 2;
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   auto rotated = torch::cat({-x2, x1}, -1);                        // rotate_half: [B, T, H, hd]
-  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);                 // [T, 1, hd], broadcast over B and H
+  auto c = cos.unsqueeze(-2), s = sin.unsqueeze(-2);               // [(B,) T, 1, hd], broadcast over H (and B)
   return x * c + rotated * s;
 }
 

@@ -18,7 +18,7 @@ struct RopeTable {
 };
 RopeTable rope_table(const torch::Tensor& inv_freq, int64_t n_pos);
 
-// x: [B, T, H, hd]; cos/sin: [T, hd] already in x's dtype. Returns x·cos + rotate_half(x)·sin.
+// x: [B, T, H, hd]; cos/sin: [T, hd] (or [B, T, hd] for per-row positions) already in x's dtype. Returns x·cos + rotate_half(x)·sin.
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
 }  // namespace llama_mm

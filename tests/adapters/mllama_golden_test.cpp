@@ -108,6 +108,56 @@ TEST_P(MllamaGolden, DecoderLayersAndLogitsMatch) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, MllamaGolden, ::testing::Values("A", "B"));
 
+TEST(MllamaGoldenText, LeftPaddedBatchMatchesAtRealTokens) {
+  // Case C: two samples with 1 and 2 images (one slot empty in the first), left padding, explicit positions.
+  Golden g;
+  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kFloat32, hf_behaviour());
+  torch::NoGradGuard no_grad;
+  auto images = images_of(g, "C");
+  auto states = m->encode_images(images);
+  EXPECT_LT(rel_err(states.reshape(g("C.cross_attention_states").sizes()), g("C.cross_attention_states")), kTol);
+  auto ids = g("C.input_ids");
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> spans;
+  for (int64_t b = 0; b < ids.size(0); ++b) spans.push_back(image_token_spans(row_ids(ids, b), 128));
+  auto dense = dense_cross_attention_mask(spans, images.num_tiles, 4, ids.size(1));
+  ASSERT_TRUE(torch::equal(dense, g("C.cross_attention_mask")));
+  auto ctx = m->cross_context(states, dense);
+  ForwardOptions o;
+  o.all_logits = true;
+  o.attention_mask = g("C.attention_mask");
+  o.position_ids = g("C.position_ids");
+  auto logits = m->forward(ids, nullptr, &ctx, o);
+  auto real = g("C.attention_mask").to(torch::kBool);  // padded rows are arbitrary in both
+  EXPECT_LT(rel_err(logits.index({real}), g("C.logits").index({real})), kTol);
+}
+
+TEST(MllamaGoldenText, LeftPaddedBatchGreedyDecodingWithCachesMatches) {
+  // GC: HF generate() on case C's batch: positions from the mask, one mask column and one cross-mask row
+  // (a copy of the last) per new token, self K/V and cross K/V cached.
+  Golden g;
+  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kFloat32, hf_behaviour());
+  torch::NoGradGuard no_grad;
+  auto images = images_of(g, "C");
+  auto ids = g("GC.input_ids"), mask = g("C.attention_mask"), pos = g("C.position_ids");
+  ASSERT_TRUE(torch::equal(ids, g("C.input_ids")));
+  auto ctx = m->cross_context(m->encode_images(images), g("C.cross_attention_mask"));
+  const int64_t B = ids.size(0), n_new = g("GC.output").size(1) - ids.size(1);
+  KVCache cache(m->language_model->config(), B, ids.size(1) + n_new, torch::kFloat32, torch::kCPU);
+  ForwardOptions o;
+  o.attention_mask = mask;
+  o.position_ids = pos;
+  auto out = ids;
+  for (int64_t step = 0; step < n_new; ++step) {
+    auto logits = m->forward(step == 0 ? ids : out.narrow(1, out.size(1) - 1, 1), &cache, &ctx, o);
+    EXPECT_LT(rel_err(logits.select(1, 0), g("GC.logits").select(1, step)), kTol) << "step " << step;
+    auto next = logits.select(1, 0).argmax(-1).view({B, 1});
+    out = torch::cat({out, next}, 1);
+    o.attention_mask = torch::cat({o.attention_mask, torch::ones({B, 1}, torch::kInt64)}, 1);
+    o.position_ids = o.position_ids.narrow(1, o.position_ids.size(1) - 1, 1) + 1;
+  }
+  EXPECT_TRUE(torch::equal(out, g("GC.output")));
+}
+
 TEST(MllamaGoldenText, TextOnlyLogitsMatch) {
   Golden g;
   auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kFloat32, hf_behaviour());

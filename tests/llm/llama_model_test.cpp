@@ -102,6 +102,24 @@ TEST(LlamaModel, IncrementalDecodingEqualsFullForward) {
   EXPECT_TRUE(torch::allclose(m->forward(tokens, nullptr), full.narrow(1, 19, 1), 1e-5, 1e-5));
 }
 
+TEST(LlamaModel, LeftPaddedRowEqualsTheSequenceAlone) {
+  // transformers' batching: left padding masked out of attention, positions counted from the first real token.
+  auto model = load_llama(fixture("llama_tiny/untied").string(), torch::kFloat32);
+  torch::NoGradGuard no_grad;
+  ForwardOptions o;
+  o.all_logits = true;
+  auto alone = model->forward(torch::tensor({1, 50, 58, 75, 110}, torch::kInt64).view({1, 5}), nullptr, o);
+  auto ids = torch::tensor({0, 0, 1, 50, 58, 75, 110, 1, 9, 8, 7, 6, 5, 4}, torch::kInt64).view({2, 7});
+  o.attention_mask = torch::tensor({0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 7});
+  o.position_ids = torch::tensor({1, 1, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6}, torch::kInt64).view({2, 7});
+  auto batch = model->forward(ids, nullptr, o);
+  EXPECT_LT(rel_err(batch[0].narrow(0, 2, 5), alone[0]), 1e-5);
+  EXPECT_FALSE(batch[0].isnan().any().item<bool>());  // padding rows stay finite
+  // Without the mask the padding leaks into the real tokens.
+  o.attention_mask = torch::Tensor();
+  EXPECT_GT(rel_err(model->forward(ids, nullptr, o)[0].narrow(0, 2, 5), alone[0]), 1e-3);
+}
+
 TEST(LlamaModel, Bf16TracksFp32) {
   torch::NoGradGuard no_grad;
   auto m32 = tiny_random(torch::kFloat32);
