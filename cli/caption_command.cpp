@@ -115,8 +115,10 @@ int run_caption(const CaptionOptions& o) {
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::InputDecode) throw;  // a model or config problem stops the batch
       any_failed = true;
-      std::cerr << "caption: " << e.what() << "\n";
-      j["error"] = e.what();
+      std::string msg = e.what();
+      if (msg.find(group[0]) == std::string::npos) msg = name + ": " + msg;  // every message names the input
+      std::cerr << "caption: " << msg << "\n";
+      j["error"] = msg;
     }
     if (o.json) print_json_line(j);
   }

@@ -108,6 +108,15 @@ TEST_F(CaptionCommand, GenerateRunsTextOnlyPromptsOnAnMllamaCheckpoint) {
   EXPECT_EQ(json_lines(r.out)[0]["tokens"].size(), 3u);
 }
 
+TEST_F(CaptionCommand, APromptTheContextCannotHoldIsAPerFileError) {
+  const auto a = fixture("images/orient1_5x7.png").string();
+  auto r = run_cli("caption -m '" + model() + "' '" + a + "' -c 16 --json");
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  auto objs = json_lines(r.out);
+  ASSERT_EQ(objs.size(), 1u);
+  EXPECT_NE(objs[0]["error"].get<std::string>().find("does not fit the context of 16"), std::string::npos) << objs[0];
+}
+
 TEST_F(CaptionCommand, UsageErrors) {
   EXPECT_EQ(run_cli("caption -m '" + model() + "'").exit_code, 2);                      // no image
   EXPECT_EQ(run_cli("caption -m /nonexistent/dir x.png").exit_code, 3);                 // no model
