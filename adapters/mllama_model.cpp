@@ -91,10 +91,7 @@ torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& t
                     .clamp_max(ctx->dense.size(1) - 1);
     mask = prepare_cross_attention_mask(ctx->dense.index_select(1, rows), ctx->tokens_per_tile);
   }
-  ForwardOptions o;
-  o.all_logits = opts.all_logits;
-  o.attention_mask = opts.attention_mask;
-  o.position_ids = opts.position_ids;
+  ForwardOptions o = opts;  // the caller's options, with hook names mapped and the cross layers interleaved
   if (opts.hook) {
     o.hook = [&](const std::string& name, const torch::Tensor& t) {
       int64_t j;
