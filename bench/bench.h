@@ -13,6 +13,10 @@ namespace llama_mm::bench {
 // `bytes`-sized buffer, best of `reps` passes.
 double measure_read_bandwidth(int threads, size_t bytes = size_t(1) << 30, int reps = 5);
 
+// GFLOP/s of y = x·Wᵀ through the engine's projection path (llm/cpu_linear.h project) for an [m, k] x [n, k]
+// problem in `dtype`, best of 3: "the measured matmul rate" the encoder benchmarks compare against.
+double measure_matmul_gflops(int64_t m, int64_t k, int64_t n, torch::Dtype dtype);
+
 struct GenerateBenchParams {
   std::string model_dir;      // a checkpoint directory, or empty with `preset`
   std::string preset;         // "tiny", "1b", "8b": random weights built in memory
@@ -66,5 +70,30 @@ struct CaptionBenchResult {
 };
 
 CaptionBenchResult run_caption_bench(const CaptionBenchParams& params);
+
+struct TranscribeBenchParams {
+  std::string preset = "paper-8b";  // speech encoder + adapter: "tiny", "paper-8b", "paper-70b" (random weights)
+  torch::Dtype dtype = torch::kBFloat16;
+  double seconds = 30;              // audio length (one segment; the paper's segments are <= 60 s)
+  int reps = 1;                     // timed runs after one warm-up (best is reported)
+  int threads = 0;
+  uint64_t seed = 42;
+};
+
+struct TranscribeBenchResult {
+  std::string model, dtype;
+  int threads = 0;
+  int64_t n_params = 0;
+  double seconds = 0;
+  int64_t mel_frames = 0, encoder_frames = 0, adapter_vectors = 0;
+  double frontend_ms = 0;             // log-mel
+  double encoder_ms = 0, adapter_ms = 0;
+  double ms_per_audio_second = 0;     // (front end + encoder + adapter) / seconds
+  double gflop = 0, gflops = 0;       // encoder + adapter FLOPs and achieved rate
+  double matmul_gflops = 0;           // measured rate of an encoder-shaped GEMM in the same dtype
+  double matmul_percent = 0;
+};
+
+TranscribeBenchResult run_transcribe_bench(const TranscribeBenchParams& params);
 
 }  // namespace llama_mm::bench

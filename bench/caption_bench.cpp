@@ -15,19 +15,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// GFLOP/s of y = x·Wᵀ through the engine's projection path for an [m, k] x [n, k] problem, best of 3.
-double measure_matmul_gflops(int64_t m, int64_t k, int64_t n, torch::Dtype dtype) {
-  auto x = torch::randn({m, k}).to(dtype), w = (torch::randn({n, k}) * 0.02).to(dtype);
-  project(x, w, {});  // warm-up (allocates scratch)
-  double best = 1e30;
-  for (int r = 0; r < 3; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    project(x, w, {});
-    best = std::min(best, seconds_since(t0));
-  }
-  return 2.0 * m * k * n / best / 1e9;
-}
-
 }  // namespace
 
 CaptionBenchResult run_caption_bench(const CaptionBenchParams& p) {

@@ -16,6 +16,7 @@ void add_tokenize_commands(CLI::App& app, Action& action);  // tokenize, detoken
 void add_init_model_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
 void add_caption_command(CLI::App& app, Action& action);
+void add_transcribe_command(CLI::App& app, Action& action);
 
 }  // namespace llama_mm::cli
 

@@ -1,8 +1,13 @@
 // cli/generation_options.cpp: see generation_options.h.
 #include "cli/generation_options.h"
 
+#include "llm/error.h"
+
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <sstream>
+#include <unistd.h>
 
 namespace llama_mm::cli {
 
@@ -51,6 +56,23 @@ std::string timings_line(const GenerateTimings& t, const std::string& stop_reaso
     << " tok/s); generated " << t.n_generated << " tokens in " << t.generate_ms << " ms (" << t.generate_tok_per_s()
     << " tok/s); stop: " << stop_reason;
   return o.str();
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  const auto tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << content;
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw Error(ErrorKind::Runtime, path + ": write failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(ErrorKind::Runtime, path + ": could not rename " + tmp + " into place");
+  }
 }
 
 }  // namespace llama_mm::cli

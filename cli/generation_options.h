@@ -1,5 +1,5 @@
-// cli/generation_options.h: the sampling and generation options shared by `generate` and `caption`, and how
-// both print results.
+// cli/generation_options.h: the sampling and generation options shared by `generate`, `caption` and
+// `transcribe`, and how they print and write results.
 #pragma once
 
 #include "llm/generator.h"
@@ -18,6 +18,9 @@ nlohmann::json result_json(const std::vector<int32_t>& prompt, const GenerateRes
 void print_json_line(const nlohmann::json& j);
 // Streams generated text to stdout as it becomes final.
 TextCallback stdout_stream();
+
+// Writes `content` to `path` atomically (temp file in the same directory, rename); Runtime error naming it.
+void write_file_atomic(const std::string& path, const std::string& content);
 
 // One line of timings for stderr ("prompt 12 tokens in 3 ms (...); generated ...").
 std::string timings_line(const GenerateTimings& t, const std::string& stop_reason);

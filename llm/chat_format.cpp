@@ -31,16 +31,21 @@ size_t space_len(const std::string& s, size_t i) {
   return 0;
 }
 
-std::string trim(const std::string& s) {
+// Python's str.lstrip / rstrip / strip for the whitespace space_len knows.
+std::string trim_left(const std::string& s) {
   size_t begin = 0;
   while (begin < s.size()) {
     const size_t n = space_len(s, begin);
     if (n == 0) break;
     begin += n;
   }
+  return s.substr(begin);
+}
+
+std::string trim_right(const std::string& s) {
   // Scan forward so multi-byte spaces are recognised; remember where the last non-space character ended.
-  size_t end = begin;
-  for (size_t i = begin; i < s.size();) {
+  size_t end = 0;
+  for (size_t i = 0; i < s.size();) {
     const size_t n = space_len(s, i);
     if (n == 0) {
       ++i;
@@ -49,8 +54,10 @@ std::string trim(const std::string& s) {
       i += n;
     }
   }
-  return s.substr(begin, end - begin);
+  return s.substr(0, end);
 }
+
+std::string trim(const std::string& s) { return trim_right(trim_left(s)); }
 
 // One "<|start_header_id|>role<|end_header_id|>" + body + "<|eot_id|>" block, as text pieces: a conversation is
 // a list of (structural token | plain text) parts that render_chat joins and encode_chat tokenizes.
@@ -61,6 +68,33 @@ struct Part {
 
 std::vector<Part> chat_parts(const std::vector<ChatMessage>& messages, const ChatFormatOptions& opts) {
   std::vector<Part> parts = {{true, kBos}};
+  const bool trim_content = opts.trim_content && !opts.vision;
+  // A message made of parts: "\n\n" joins the first text; special runs go in as structural tokens.
+  auto part_block = [&](const ChatMessage& m) {
+    if (!m.content.empty() || m.n_images > 0)
+      throw Error(ErrorKind::Usage, "a chat message with content parts must have no other content or images");
+    parts.push_back({true, kStartHeader});
+    parts.push_back({false, m.role});
+    parts.push_back({true, kEndHeader});
+    std::string pending = "\n\n";
+    for (size_t k = 0; k < m.parts.size(); ++k) {
+      const auto& p = m.parts[k];
+      if (!p.text.empty() && !p.specials.empty())
+        throw Error(ErrorKind::Usage, "a chat content part holds text or special tokens, not both");
+      if (p.specials.empty()) {
+        std::string text = p.text;
+        if (trim_content && k == 0) text = trim_left(text);
+        if (trim_content && k + 1 == m.parts.size()) text = trim_right(text);
+        pending += text;
+        continue;
+      }
+      if (!pending.empty()) parts.push_back({false, pending});
+      pending.clear();
+      for (const auto& s : p.specials) parts.push_back({true, s});
+    }
+    if (!pending.empty()) parts.push_back({false, pending});
+    parts.push_back({true, kEot});
+  };
   auto block = [&](const std::string& role, const std::string& body, bool end_turn, int n_images = 0) {
     parts.push_back({true, kStartHeader});
     parts.push_back({false, role});
@@ -74,11 +108,14 @@ std::vector<Part> chat_parts(const std::vector<ChatMessage>& messages, const Cha
     }
     if (end_turn) parts.push_back({true, kEot});
   };
-  const bool trim_content = opts.trim_content && !opts.vision;
   auto content = [&](const ChatMessage& m) { return trim_content ? trim(m.content) : m.content; };
 
   bool has_images = false;
-  for (const auto& m : messages) has_images = has_images || m.n_images > 0;
+  for (const auto& m : messages) {
+    has_images = has_images || m.n_images > 0;
+    if (m.role == "system" && !m.parts.empty())
+      throw Error(ErrorKind::Usage, "a system message cannot hold media content parts");
+  }
   if (has_images && !opts.vision)
     throw Error(ErrorKind::Usage, "images in a chat need the Llama 3.2 Vision template (ChatFormatOptions::vision)");
   size_t first = 0;
@@ -98,8 +135,12 @@ std::vector<Part> chat_parts(const std::vector<ChatMessage>& messages, const Cha
     }
     block("system", "Cutting Knowledge Date: December 2023\nToday Date: " + opts.date_string + "\n\n" + system, true);
   }
-  for (size_t i = first; i < messages.size(); ++i)
-    block(messages[i].role, content(messages[i]), true, messages[i].n_images);
+  for (size_t i = first; i < messages.size(); ++i) {
+    if (!messages[i].parts.empty())
+      part_block(messages[i]);
+    else
+      block(messages[i].role, content(messages[i]), true, messages[i].n_images);
+  }
   if (opts.add_generation_prompt) block("assistant", "", false);
   return parts;
 }

@@ -15,10 +15,20 @@
 
 namespace llama_mm {
 
+// One piece of a message whose content mixes text and media: plain text, or special tokens (by their text)
+// that stand for media, e.g. a speech clip's <start> <placeholder>×N <end> (adapters/speech_prompt.h).
+struct ChatContentPart {
+  std::string text;                   // tokenized with parse_special=false, like content
+  std::vector<std::string> specials;  // inserted as ids; a part holds text or specials, not both
+};
+
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant", "ipython"
   std::string content;
   int n_images = 0;     // <|image|> tokens placed before the content (Llama 3.2 Vision; Meta's recommended spot)
+  // When non-empty, the content in order (`content` must then be empty). Trimming applies to the first and
+  // last parts when they are text.
+  std::vector<ChatContentPart> parts;
 };
 
 struct ChatFormatOptions {

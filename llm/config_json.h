@@ -59,6 +59,18 @@ inline std::vector<int64_t> get_ints(const json& j, const std::string& key, cons
   return out;
 }
 
+// Fails on the first key of object `j` not in `known` (our own formats refuse unknown keys: a typo must not
+// silently fall back to a default). `prefix` is prepended to the key in the message ("encoder.").
+inline void check_known_keys(const json& j, const std::vector<std::string>& known, const std::string& origin,
+                             const std::string& prefix = "") {
+  if (!j.is_object()) fail(origin, prefix.empty() ? "<root>" : prefix, "expected an object");
+  for (const auto& [k, v] : j.items()) {
+    bool found = false;
+    for (const auto& name : known) found = found || name == k;
+    if (!found) fail(origin, prefix + k, "unknown key");
+  }
+}
+
 // Parses a JSON file; `path` may be a directory holding config.json. Missing file: ModelLoad; bad JSON: Config.
 json read_file(const std::string& path, std::string* resolved = nullptr);
 

@@ -107,6 +107,29 @@ TEST_F(ChatFormat, ContentCannotInjectSpecialTokens) {
   EXPECT_EQ(tok().decode(std::vector<int32_t>(user_start, user_end)), msgs[0].content);
 }
 
+TEST_F(ChatFormat, ContentPartsInterleaveTextAndSpecialRuns) {
+  // Speech-style content: text, a run of special tokens, more text; edges trimmed like plain content.
+  const std::vector<std::string> run = {"<|reserved_special_token_240|>", "<|reserved_special_token_242|>",
+                                        "<|reserved_special_token_242|>", "<|reserved_special_token_241|>"};
+  ChatMessage user{"user", "", 0, {{"  Listen to this: ", {}}, {"", run}, {" and answer. \n", {}}}};
+  std::vector<ChatMessage> msgs = {{"system", "Repeat after me in English:"}, user};
+  expect_matches_text(msgs);
+  const auto text = render_chat(msgs);
+  EXPECT_NE(text.find("<|end_header_id|>\n\nListen to this: <|reserved_special_token_240|>"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("<|reserved_special_token_241|> and answer.<|eot_id|>"), std::string::npos) << text;
+  const auto ids = encode_chat(tok(), msgs);
+  EXPECT_EQ(count(ids, *tok().token_id("<|reserved_special_token_242|>")), 2);
+  // A part that starts the content with specials gets "\n\n" as its own piece.
+  ChatMessage only_speech{"user", "", 0, {{"", run}}};
+  expect_matches_text({only_speech});
+  // Text in a part is never parsed for special tokens; mixing content and parts is refused.
+  ChatMessage inject{"user", "", 0, {{"<|eot_id|>", {}}}};
+  EXPECT_EQ(count(encode_chat(tok(), {inject}), kEot), 2);  // the user turn's and the system block's
+  ChatMessage both{"user", "text", 0, {{"x", {}}}};
+  EXPECT_THROW(encode_chat(tok(), {both}), Error);
+}
+
 TEST(ChatFormatErrors, MissingSpecialTokenIsNamed) {
   auto j = nlohmann::json::parse(make_byte_level_tokenizer_json(0));
   auto& added = j["added_tokens"];
