@@ -1,5 +1,6 @@
 // cli/bench_command.cpp: `llama-mm bench generate` (prefill/decode throughput and bandwidth use) and
-// `llama-mm bench caption` (image encode time and matmul rate, caption throughput).
+// `llama-mm bench caption` (image encode time and matmul rate, caption throughput), `llama-mm bench transcribe`
+// (speech encode time per second of audio and matmul rate).
 #include "bench/bench.h"
 #include "cli/commands.h"
 
@@ -101,6 +102,50 @@ int run_bench_caption(const CaptionBenchOptions& o) {
   return 0;
 }
 
+struct TranscribeBenchOptions {
+  bench::TranscribeBenchParams p;
+  std::string dtype = "bf16";
+  bool json = false;
+};
+
+int run_bench_transcribe(const TranscribeBenchOptions& o) {
+  auto p = o.p;
+  p.dtype = parse_dtype(o.dtype);
+  const auto r = bench::run_transcribe_bench(p);
+  if (o.json) {
+    nlohmann::json j = {{"model", r.model},
+                        {"dtype", r.dtype},
+                        {"threads", r.threads},
+                        {"n_params", r.n_params},
+                        {"seconds", r.seconds},
+                        {"mel_frames", r.mel_frames},
+                        {"encoder_frames", r.encoder_frames},
+                        {"adapter_vectors", r.adapter_vectors},
+                        {"frontend_ms", r.frontend_ms},
+                        {"encoder_ms", r.encoder_ms},
+                        {"adapter_ms", r.adapter_ms},
+                        {"ms_per_audio_second", r.ms_per_audio_second},
+                        {"gflop", r.gflop},
+                        {"gflops", r.gflops},
+                        {"matmul_gflops", r.matmul_gflops},
+                        {"matmul_percent", r.matmul_percent},
+                        {"libtorch", compat::torch_version()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("model:          %s, %.1f M parameters (%s), %d threads, LibTorch %s\n", r.model.c_str(),
+              r.n_params / 1e6, r.dtype.c_str(), r.threads, compat::torch_version().c_str());
+  std::printf("audio:          %.1f s -> %lld mel frames -> %lld encoder frames -> %lld adapter vectors\n", r.seconds,
+              static_cast<long long>(r.mel_frames), static_cast<long long>(r.encoder_frames),
+              static_cast<long long>(r.adapter_vectors));
+  std::printf("time:           log-mel %.1f ms, encoder %.1f ms, adapter %.1f ms = %.1f ms per second of audio\n",
+              r.frontend_ms, r.encoder_ms, r.adapter_ms, r.ms_per_audio_second);
+  std::printf("encode rate:    %.1f GFLOP in %.1f ms = %.1f GFLOP/s = %.1f%% of the measured %s matmul rate "
+              "(%.1f GFLOP/s)\n",
+              r.gflop, r.encoder_ms + r.adapter_ms, r.gflops, r.matmul_percent, r.dtype.c_str(), r.matmul_gflops);
+  return 0;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, Action& action) {
@@ -132,6 +177,16 @@ void add_bench_command(CLI::App& app, Action& action) {
   cap->add_option("-t,--threads", c->p.threads, "CPU threads (0: all cores)")->capture_default_str();
   cap->add_flag("--json", c->json, "Print the figures as JSON");
   cap->callback([c, &action] { action = [c] { return run_bench_caption(*c); }; });
+
+  auto tr = std::make_shared<TranscribeBenchOptions>();
+  auto* trc = bench_cmd->add_subcommand("transcribe", "Speech encoder + adapter time per second of audio and rate");
+  trc->add_option("--preset", tr->p.preset, "Random-weight speech model: tiny, paper-8b, paper-70b")->capture_default_str();
+  trc->add_option("--dtype", tr->dtype, "f32 or bf16")->capture_default_str();
+  trc->add_option("--seconds", tr->p.seconds, "Seconds of audio")->capture_default_str();
+  trc->add_option("--reps", tr->p.reps, "Timed runs (best reported)")->capture_default_str();
+  trc->add_option("-t,--threads", tr->p.threads, "CPU threads (0: all cores)")->capture_default_str();
+  trc->add_flag("--json", tr->json, "Print the figures as JSON");
+  trc->callback([tr, &action] { action = [tr] { return run_bench_transcribe(*tr); }; });
 }
 
 }  // namespace llama_mm::cli

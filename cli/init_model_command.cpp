@@ -2,34 +2,22 @@
 // (config.json, model.safetensors, tokenizer.json) for tests and benchmarks.
 #include "adapters/adapters.h"
 #include "cli/commands.h"
+#include "cli/generation_options.h"
 #include "llm/llm.h"
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <unistd.h>
 
 namespace llama_mm::cli {
 
 namespace {
 
 struct InitModelOptions {
-  std::string arch = "llama", preset, out, dtype = "f32", tokenizer;
+  std::string arch = "llama", preset, out, dtype = "f32", tokenizer, base;
   uint64_t seed = 0;
 };
-
-// Writes `content` to `path` atomically (temp file, fsync, rename).
-void write_file_atomic(const std::filesystem::path& path, const std::string& content) {
-  const auto tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << content;
-    f.flush();
-    if (!f) throw Error(ErrorKind::Runtime, tmp + ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 // The tokenizer.json to ship: --tokenizer's (validated against the model's id range) or the byte-level one.
 std::string tokenizer_json_for(const InitModelOptions& o, int64_t n_ids) {
@@ -64,10 +52,35 @@ nlohmann::json mllama_preprocessor_config(const MllamaConfig& cfg) {
           {"size", {{"height", cfg.vision.image_size}, {"width", cfg.vision.image_size}}}};
 }
 
+// A speech adapter file (adapters/speech_model.h) with random weights for the base model in `o.base`.
+int run_init_speech_adapter(const InitModelOptions& o) {
+  if (o.base.empty()) throw Error(ErrorKind::Usage, "init-model --arch speech-adapter needs --base BASE_DIR");
+  // tiny: test-sized; paper-8b / paper-70b: the paper's 1B Conformer + ~100M adapter (the LLM width comes
+  // from the base, so a paper-sized encoder can sit on a small base for benchmarks).
+  std::string preset = o.preset;
+  if (preset == "paper-8b" || preset == "paper-70b") preset = "paper";
+  else if (preset != "tiny")
+    throw Error(ErrorKind::Usage, "--preset: speech-adapter presets are tiny, paper-8b and paper-70b, not '" +
+                                      o.preset + "'");
+  const auto base_cfg = LlamaConfig::from_file(o.base);
+  const auto tok = Tokenizer::from_file(o.base);
+  auto cfg = SpeechModelConfig::preset(preset, base_cfg.hidden_size);
+  cfg.tokens = SpeechTokens::choose(tok);
+  std::cerr << "init-model: speech adapter " << o.preset << ", " << cfg.n_params() / 1e6 << " M parameters, "
+            << dtype_name(parse_dtype(o.dtype)) << ", seed " << o.seed << ", for " << o.base << "\n";
+  SpeechModel model(cfg, parse_dtype(o.dtype));
+  init_random_speech_weights(*model, o.seed);
+  save_speech_adapter(*model, BaseModelInfo::of(base_cfg, tok), o.out);
+  std::cout << o.out << "\n";
+  return 0;
+}
+
 int run_init_model(const InitModelOptions& o) {
   namespace fs = std::filesystem;
+  if (o.arch == "speech-adapter") return run_init_speech_adapter(o);
   if (o.arch != "llama" && o.arch != "mllama")
-    throw Error(ErrorKind::Usage, "--arch: unsupported architecture '" + o.arch + "' (expected llama or mllama)");
+    throw Error(ErrorKind::Usage, "--arch: unsupported architecture '" + o.arch +
+                                      "' (expected llama, mllama or speech-adapter)");
   const torch::Dtype dtype = parse_dtype(o.dtype);
   std::map<std::string, torch::Tensor> tensors;
   nlohmann::json config;
@@ -96,10 +109,10 @@ int run_init_model(const InitModelOptions& o) {
     init_random_mllama_weights(*model, o.seed);
     save_mllama_weights(*model, (fs::path(o.out) / "model.safetensors").string());
     config = cfg.to_json();
-    write_file_atomic(fs::path(o.out) / "preprocessor_config.json", mllama_preprocessor_config(cfg).dump(2) + "\n");
+    write_file_atomic((fs::path(o.out) / "preprocessor_config.json").string(), mllama_preprocessor_config(cfg).dump(2) + "\n");
   }
-  write_file_atomic(fs::path(o.out) / "config.json", config.dump(2) + "\n");
-  write_file_atomic(fs::path(o.out) / "tokenizer.json", tokenizer_json);
+  write_file_atomic((fs::path(o.out) / "config.json").string(), config.dump(2) + "\n");
+  write_file_atomic((fs::path(o.out) / "tokenizer.json").string(), tokenizer_json);
   std::cout << o.out << "\n";
   return 0;
 }
@@ -109,9 +122,14 @@ int run_init_model(const InitModelOptions& o) {
 void add_init_model_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<InitModelOptions>();
   auto* sub = app.add_subcommand("init-model", "Write a random-weight checkpoint (HF layout) for tests and benchmarks");
-  sub->add_option("--arch", o->arch, "Architecture: llama or mllama (Llama 3.2 Vision)")->capture_default_str();
-  sub->add_option("--preset", o->preset, "llama: tiny, 1b, 8b; mllama: tiny, 11b, 90b; or a config.json")->required();
-  sub->add_option("-o,--out", o->out, "Output directory")->required();
+  sub->add_option("--arch", o->arch, "Architecture: llama, mllama (Llama 3.2 Vision) or speech-adapter")
+      ->capture_default_str();
+  sub->add_option("--preset", o->preset,
+                  "llama: tiny, 1b, 8b; mllama: tiny, 11b, 90b (or a config.json); speech-adapter: tiny, paper-8b, "
+                  "paper-70b")
+      ->required();
+  sub->add_option("-o,--out", o->out, "Output directory (speech-adapter: output .safetensors file)")->required();
+  sub->add_option("--base", o->base, "speech-adapter: the base Llama directory the adapter is made for");
   sub->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "Weight dtype: f32 or bf16")->capture_default_str();
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer.json to ship (default: a byte-level test tokenizer)");

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   llama_mm::cli::Action action;
   llama_mm::cli::add_generate_command(app, action);
   llama_mm::cli::add_caption_command(app, action);
+  llama_mm::cli::add_transcribe_command(app, action);
   llama_mm::cli::add_tokenize_commands(app, action);
   llama_mm::cli::add_init_model_command(app, action);
   llama_mm::cli::add_bench_command(app, action);

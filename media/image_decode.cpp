@@ -1,6 +1,7 @@
 // media/image_decode.cpp: image files to RGB8 through OpenCV, or FFmpeg for GIF (see image_decode.h).
 #include "media/image_decode.h"
 
+#include "media/ffmpeg_io.h"
 #include "media/image_probe.h"
 
 #include <opencv2/core.hpp>
@@ -26,6 +27,10 @@ namespace llama_mm::media {
 
 using detail::fail_decode;
 using detail::ImageFormat;
+using detail::av_error;
+using detail::CodecContextFreer;
+using detail::FrameFreer;
+using detail::PacketFreer;
 
 namespace {
 
@@ -115,81 +120,14 @@ Image decode_with_opencv(const std::string& bytes, ImageFormat format, const std
 
 // ---- FFmpeg: the first frame of a GIF, read from memory ----
 
-struct MemoryInput {
-  const std::string* bytes;
-  int64_t pos = 0;
-};
-
-int read_memory(void* opaque, uint8_t* buf, int size) {
-  auto* in = static_cast<MemoryInput*>(opaque);
-  const int64_t n = std::min<int64_t>(size, static_cast<int64_t>(in->bytes->size()) - in->pos);
-  if (n <= 0) return AVERROR_EOF;
-  std::memcpy(buf, in->bytes->data() + in->pos, n);
-  in->pos += n;
-  return static_cast<int>(n);
-}
-
-int64_t seek_memory(void* opaque, int64_t offset, int whence) {
-  auto* in = static_cast<MemoryInput*>(opaque);
-  const auto size = static_cast<int64_t>(in->bytes->size());
-  whence &= ~AVSEEK_FORCE;
-  if (whence == AVSEEK_SIZE) return size;
-  int64_t pos = whence == SEEK_SET   ? offset
-                : whence == SEEK_CUR ? in->pos + offset
-                : whence == SEEK_END ? size + offset
-                                     : -1;
-  if (pos < 0 || pos > size) return AVERROR(EINVAL);
-  return in->pos = pos;
-}
-
-struct FormatContextCloser {
-  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
-};
-struct IoContextFreer {
-  void operator()(AVIOContext* c) const {
-    av_freep(&c->buffer);
-    avio_context_free(&c);
-  }
-};
-struct CodecContextFreer {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
 struct SwsFreer {
   void operator()(SwsContext* s) const { sws_freeContext(s); }
 };
 
-std::string av_error(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(err, buf, sizeof(buf));
-  return buf;
-}
-
 Image decode_with_ffmpeg(const std::string& bytes, const char* demuxer, const std::string& name) {
   auto fail_av = [&](const std::string& what, int err) { fail_decode(name, "FFmpeg: " + what + ": " + av_error(err)); };
-  MemoryInput input{&bytes};
-  constexpr int kIoBufferSize = 1 << 16;
-  auto* io_buf = static_cast<uint8_t*>(av_malloc(kIoBufferSize));
-  if (!io_buf) fail_decode(name, "out of memory");
-  std::unique_ptr<AVIOContext, IoContextFreer> io(
-      avio_alloc_context(io_buf, kIoBufferSize, 0, &input, read_memory, nullptr, seek_memory));
-  if (!io) {
-    av_free(io_buf);
-    fail_decode(name, "out of memory");
-  }
-  AVFormatContext* raw_fmt = avformat_alloc_context();
-  if (!raw_fmt) fail_decode(name, "out of memory");
-  raw_fmt->pb = io.get();
-  raw_fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
-  // On failure avformat_open_input frees the context (and leaves our custom AVIOContext alone).
-  if (int err = avformat_open_input(&raw_fmt, nullptr, av_find_input_format(demuxer), nullptr); err < 0)
-    fail_av("cannot open the stream", err);
-  std::unique_ptr<AVFormatContext, FormatContextCloser> fmt(raw_fmt);
+  auto demux = detail::open_memory_demuxer(bytes, demuxer, name);
+  AVFormatContext* fmt = demux->fmt.get();
   if (fmt->nb_streams < 1 || fmt->streams[0]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO)
     fail_decode(name, "FFmpeg found no image stream");
   const AVCodecParameters* par = fmt->streams[0]->codecpar;
@@ -207,7 +145,7 @@ Image decode_with_ffmpeg(const std::string& bytes, const char* demuxer, const st
   bool got = false, flushed = false;
   while (!got) {
     if (!flushed) {
-      const int err = av_read_frame(fmt.get(), pkt.get());
+      const int err = av_read_frame(fmt, pkt.get());
       if (err == AVERROR_EOF) {
         avcodec_send_packet(cc.get(), nullptr);  // drain
         flushed = true;

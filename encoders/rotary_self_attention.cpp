@@ -1,0 +1,86 @@
+// encoders/rotary_self_attention.cpp: rotary self-attention with a key padding mask, and the SiLU FFN
+// (paper-spec.md §2.2, §2.4). Shape legend in the header.
+#include "encoders/rotary_self_attention.h"
+
+#include "llm/rope.h"
+
+#include <cmath>
+#include <limits>
+
+namespace llama_mm {
+
+namespace {
+// Temporaries stay under glibc's largest mmap threshold (32 MB), so they are recycled from the heap instead of
+// being mapped and page-faulted on every call (see encoders/mllama_vision.cpp).
+constexpr int64_t kTempElements = int64_t(4) << 20;  // 16 MB of fp32
+int64_t rows_per_block(int64_t elements_per_row) { return std::max<int64_t>(16, kTempElements / elements_per_row); }
+}  // namespace
+
+RotarySelfAttentionImpl::RotarySelfAttentionImpl(int64_t dim, int64_t n_heads_, double rope_theta, bool bias,
+                                                 torch::Dtype dtype)
+    : n_heads(n_heads_), head_dim(n_heads_ > 0 ? dim / n_heads_ : 0) {
+  TORCH_CHECK(n_heads > 0 && dim % n_heads == 0 && head_dim % 2 == 0, "RotarySelfAttention: dim ", dim,
+              " must split into ", n_heads, " heads of an even size (RoPE)");
+  q_proj = register_module("q_proj", Linear(dim, dim, bias, dtype));
+  k_proj = register_module("k_proj", Linear(dim, dim, bias, dtype));
+  v_proj = register_module("v_proj", Linear(dim, dim, bias, dtype));
+  o_proj = register_module("o_proj", Linear(dim, dim, bias, dtype));
+  inv_freq = rope_inv_freq(head_dim, rope_theta, RopeScaling{});
+}
+
+torch::Tensor RotarySelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& valid) {
+  const int64_t H = n_heads, Dh = head_dim;
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == H * Dh, "RotarySelfAttention: expected x [B, T, ", H * Dh, "], got ",
+              x.sizes());
+  const int64_t B = x.size(0), T = x.size(1);
+  TORCH_CHECK(!valid.defined() || (valid.scalar_type() == torch::kBool && valid.sizes() == x.sizes().slice(0, 2)),
+              "RotarySelfAttention: valid must be bool [", B, ", ", T, "], got ", valid.scalar_type(), " ",
+              valid.sizes());
+  const bool widen = x.device().is_cpu() && x.scalar_type() != torch::kFloat32;
+  const auto mm_dtype = widen ? torch::kFloat32 : x.scalar_type();
+  const auto table = rope_table(inv_freq.to(x.device()), T);  // [T, Dh] fp32
+  const auto cos = table.cos.to(mm_dtype), sin = table.sin.to(mm_dtype);
+  // Head-major copies, so every head's block is one contiguous GEMM operand of a batched matmul.
+  auto head_major = [&](const torch::Tensor& t) { return t.transpose(1, 2).contiguous().view({B * H, T, Dh}); };
+  auto q = apply_rope(q_proj(x).to(mm_dtype).view({B, T, H, Dh}), cos, sin);  // [B, T, H, Dh]
+  q = head_major(q.mul_(1.0 / std::sqrt(static_cast<double>(Dh))));          // [B·H, T, Dh]
+  auto kt = head_major(apply_rope(k_proj(x).to(mm_dtype).view({B, T, H, Dh}), cos, sin)).transpose(1, 2);  // [B·H, Dh, T]
+  auto v = head_major(v_proj(x).to(mm_dtype).view({B, T, H, Dh}));           // [B·H, T, Dh]
+  torch::Tensor key_pad;                                                      // [B, 1, 1, T]: true = padding key
+  if (valid.defined()) key_pad = valid.to(x.device()).logical_not().view({B, 1, 1, T});
+  const float masked = std::numeric_limits<float>::lowest();  // finite: an all-padding row stays finite (uniform)
+
+  // Blocks of query rows for all heads at once (few large batched GEMMs and softmaxes, not H small ones); the
+  // block is sized so the fp32 scores [B·H, n, T] stay ~16 MB. Results go straight into the [B, T, H, Dh]
+  // layout o_proj reads.
+  auto out = torch::empty({B, T, H, Dh}, q.options());
+  auto out_heads = out.permute({0, 2, 1, 3});  // [B, H, T, Dh] view of `out`
+  const int64_t block = rows_per_block(B * H * T);
+  for (int64_t r0 = 0; r0 < T; r0 += block) {
+    const int64_t n = std::min(block, T - r0);
+    auto scores = torch::bmm(q.narrow(1, r0, n), kt).to(torch::kFloat32).view({B, H, n, T});  // [B, H, n, T]
+    if (key_pad.defined()) scores.masked_fill_(key_pad, masked);
+    auto probs = torch::softmax(scores, -1).to(mm_dtype).view({B * H, n, T});                  // [B·H, n, T]
+    out_heads.narrow(2, r0, n).copy_(torch::bmm(probs, v).view({B, H, n, Dh}));              // [B, H, n, Dh]
+  }
+  return o_proj(out.view({B, T, H * Dh}).to(x.scalar_type()));  // [B, T, D]
+}
+
+FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden, torch::Dtype dtype) {
+  up = register_module("up", Linear(dim, hidden, true, dtype));
+  down = register_module("down", Linear(hidden, dim, true, dtype));
+}
+
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  auto flat = x.reshape({-1, x.size(-1)});  // [R, D]
+  const int64_t rows = flat.size(0), chunk = rows_per_block(up->weight.size(0));
+  if (rows <= chunk) return down(torch::silu(up(x)));
+  auto out = torch::empty({rows, down->weight.size(0)}, x.options());
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    out.narrow(0, r0, n).copy_(down(torch::silu(up(flat.narrow(0, r0, n)))));  // [n, D]
+  }
+  return out.view(x.sizes());
+}
+
+}  // namespace llama_mm
