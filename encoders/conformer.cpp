@@ -135,9 +135,11 @@ ConformerOutput ConformerEncoderImpl::forward(const torch::Tensor& mel, const to
   auto h = input_proj(x.to(act));                                                  // [B, T', D]
   auto out_len = torch::div(len + (S - 1), S, "floor");                            // [B]
   const auto valid = valid_mask(out_len, To);                                      // [B, T']
+  // Without padding (one utterance, or equal lengths) the layers skip every mask.
+  const auto layer_valid = valid.all().item<bool>() ? torch::Tensor() : valid;
   if (hook) hook("conformer.input_proj", h);
   for (size_t i = 0; i < layers.size(); ++i) {
-    h = layers[i]->forward(h, valid);
+    h = layers[i]->forward(h, layer_valid);
     if (hook) hook("conformer.layer." + std::to_string(i), h);
   }
   return {h.masked_fill(valid.logical_not().unsqueeze(-1), 0).to(dtype), out_len};
