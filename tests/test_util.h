@@ -2,9 +2,13 @@
 // temporary directories, and running the llama-mm CLI.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace llama_mm::test {
 
@@ -35,5 +39,14 @@ struct CommandResult {
 // Runs the llama-mm binary with the given argument string (shell-quoted by the caller),
 // optionally feeding `stdin_text`.
 CommandResult run_cli(const std::string& args, const std::string& stdin_text = "");
+
+// One JSON value per non-empty line of a command's stdout (--json output).
+inline std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::vector<nlohmann::json> v;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
+  return v;
+}
 
 }  // namespace llama_mm::test

@@ -14,15 +14,8 @@ namespace llama_mm {
 namespace {
 
 using test::fixture;
+using test::json_lines;
 using test::run_cli;
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> v;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
 
 int64_t count_of(const nlohmann::json& ids, int64_t id) {
   return std::count(ids.begin(), ids.end(), nlohmann::json(id));

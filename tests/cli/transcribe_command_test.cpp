@@ -19,16 +19,9 @@ namespace llama_mm {
 namespace {
 
 using test::fixture;
+using test::json_lines;
 using test::run_cli;
 namespace fs = std::filesystem;
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> v;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
 
 std::string read(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
