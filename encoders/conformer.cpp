@@ -109,8 +109,8 @@ ConformerEncoderImpl::ConformerEncoderImpl(const ConformerConfig& cfg, torch::Dt
 ConformerOutput ConformerEncoderImpl::forward(const torch::Tensor& mel, const torch::Tensor& lengths,
                                               const ActivationHook& hook) {
   const int64_t M = cfg_.n_mels, S = cfg_.stack;
-  TORCH_CHECK(mel.dim() == 3 && mel.size(2) == M && mel.size(1) > 0, "ConformerEncoder: expected mel [B, T >= 1, ",
-              M, "], got ", mel.sizes());
+  TORCH_CHECK(mel.dim() == 3 && mel.size(2) == M && mel.size(0) > 0 && mel.size(1) > 0,
+              "ConformerEncoder: expected mel [B >= 1, T >= 1, ", M, "], got ", mel.sizes());
   const int64_t B = mel.size(0), T = mel.size(1), To = cfg_.output_frames(T);
   const auto device = input_proj->weight.device();
   const auto dtype = input_proj->weight.scalar_type();

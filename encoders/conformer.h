@@ -114,7 +114,7 @@ struct ConformerOutput {
 class ConformerEncoderImpl : public torch::nn::Module {
  public:
   ConformerEncoderImpl(const ConformerConfig& cfg, torch::Dtype dtype);
-  // mel [B, T, M] log-mel, not normalised (any float dtype, T >= 1); lengths [B] int64 valid mel frames per
+  // mel [B, T, M] log-mel, not normalised (any float dtype, B, T >= 1); lengths [B] int64 valid mel frames per
   // item, each in [0, T] (undefined: all T). `hook` receives "conformer.input_proj" and "conformer.layer.i"
   // (activation dtype, padded rows not zeroed).
   ConformerOutput forward(const torch::Tensor& mel, const torch::Tensor& lengths, const ActivationHook& hook = {});

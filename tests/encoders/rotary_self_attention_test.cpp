@@ -158,7 +158,7 @@ TEST(RotarySelfAttention, RejectsBadShapes) {
   EXPECT_THROW(RotarySelfAttention(10, 4, 1e4, true, torch::kFloat32), c10::Error);  // 4 does not divide 10
 }
 
-TEST(FeedForward, IsDownSiluUpAlsoInRowChunks) {
+TEST(RotarySelfAttention, FeedForwardIsDownSiluUpAlsoInRowChunks) {
   torch::NoGradGuard ng;
   FeedForward f(8, 4096, torch::kFloat32);  // chunks of 1024 rows
   init_random_conformer_weights(*f, 2);
