@@ -4,10 +4,16 @@
 
 #include "llm/llm.h"
 
+#include <chrono>
 #include <optional>
 #include <string>
 
 namespace llama_mm::bench {
+
+// Seconds elapsed since t0 (steady clock).
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // Sustained read bandwidth of this machine in GB/s (1e9 bytes/s): `threads` threads summing a
 // `bytes`-sized buffer, best of `reps` passes.

@@ -9,14 +9,6 @@
 
 namespace llama_mm::bench {
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
 CaptionBenchResult run_caption_bench(const CaptionBenchParams& p) {
   torch::NoGradGuard no_grad;
   CaptionBenchResult r;

@@ -7,12 +7,6 @@
 
 namespace llama_mm::bench {
 
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
-
 GenerateBenchResult run_generate_bench(const GenerateBenchParams& p) {
   torch::NoGradGuard no_grad;
   GenerateBenchResult r;

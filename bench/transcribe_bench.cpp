@@ -9,14 +9,6 @@
 
 namespace llama_mm::bench {
 
-namespace {
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
 TranscribeBenchResult run_transcribe_bench(const TranscribeBenchParams& p) {
   torch::NoGradGuard no_grad;
   TranscribeBenchResult r;
@@ -54,13 +46,13 @@ TranscribeBenchResult run_transcribe_bench(const TranscribeBenchParams& p) {
               << p.seconds << " s of audio\n";
     auto t0 = std::chrono::steady_clock::now();
     auto mel = media::log_mel_spectrogram(wave.data_ptr<float>(), n, cfg.frontend).unsqueeze(0);
-    const double fe = ms_since(t0);
+    const double fe = 1000 * seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
     auto enc = model->encoder->forward(mel, {});
-    const double en = ms_since(t0);
+    const double en = 1000 * seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
     auto out = model->adapter->forward(enc.hidden, enc.lengths);
-    const double ad = ms_since(t0);
+    const double ad = 1000 * seconds_since(t0);
     r.mel_frames = mel.size(1);
     r.encoder_frames = enc.hidden.size(1);
     r.adapter_vectors = out.embeds.size(1);
