@@ -103,15 +103,6 @@ void check_samples(const Audio& a, const std::string& name) {
                      ") is not a finite number (NaN or infinity)");
 }
 
-// The duration the container or stream states, or -1. Bit-rate estimates are ignored: they are guesses (a VBR
-// MP3 without a Xing header can be off by a factor of several).
-double stated_seconds(const AVFormatContext* fmt, const AVStream* st) {
-  if (fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) return -1;
-  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) return st->duration * av_q2d(st->time_base);
-  if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) return fmt->duration / static_cast<double>(AV_TIME_BASE);
-  return -1;
-}
-
 Audio decode_demuxed(detail::Demuxer& d, const std::string& name, const AudioLimits& limits) {
   AVFormatContext* fmt = d.fmt.get();
   if (int err = avformat_find_stream_info(fmt, nullptr); err < 0)
@@ -123,7 +114,7 @@ Audio decode_demuxed(detail::Demuxer& d, const std::string& name, const AudioLim
   for (unsigned i = 0; i < fmt->nb_streams; ++i)
     if (static_cast<int>(i) != stream) fmt->streams[i]->discard = AVDISCARD_ALL;  // skip video packets early
   const AVStream* st = fmt->streams[stream];
-  const double stated = stated_seconds(fmt, st);
+  const double stated = detail::stated_seconds(fmt, st);
   if (stated > limits.max_seconds)
     fail(name, "it lasts " + seconds(stated) + " (as its header states), more than the limit of " +
                    seconds(limits.max_seconds));

@@ -52,6 +52,13 @@ void fail_input(const std::string& name, const char* what, const std::string& re
   throw Error(ErrorKind::InputDecode, name + ": cannot decode " + what + ": " + reason);
 }
 
+double stated_seconds(const AVFormatContext* fmt, const AVStream* st) {
+  if (fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) return -1;
+  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) return st->duration * av_q2d(st->time_base);
+  if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) return fmt->duration / static_cast<double>(AV_TIME_BASE);
+  return -1;
+}
+
 std::unique_ptr<Demuxer> open_memory_demuxer(const std::string& bytes, const char* demuxer, const std::string& name,
                                              const char* what) {
   auto d = std::make_unique<Demuxer>();

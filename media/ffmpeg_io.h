@@ -1,5 +1,5 @@
 // media/ffmpeg_io.h (internal to media/): FFmpeg resource owners and demuxers over a file or over bytes in
-// memory, shared by the image (GIF) and audio decoders. Failures are ErrorKind::InputDecode naming the input:
+// memory, shared by the image (GIF), video and audio decoders. Failures are ErrorKind::InputDecode naming the input:
 // "<name>: cannot decode <what>: <reason>", `what` being "image" or "audio".
 //
 // Untrusted input: a demuxer over memory (uploads) may not open anything else (an HLS or ffconcat playlist
@@ -41,6 +41,10 @@ std::string av_error(int err);
 
 // Throws llama_mm::Error(InputDecode, "<name>: cannot decode <what>: <reason>").
 [[noreturn]] void fail_input(const std::string& name, const char* what, const std::string& reason);
+
+// The duration the stream (or else the container) states, in seconds, or -1. Bit-rate estimates are ignored:
+// they are guesses (a VBR MP3 without a Xing header can be off by a factor of several).
+double stated_seconds(const AVFormatContext* fmt, const AVStream* st);
 
 // An opened demuxer. For memory input it reads `bytes`, which must outlive it; it must not move (heap only).
 struct Demuxer {

@@ -3,6 +3,7 @@
 
 #include "media/ffmpeg_io.h"
 #include "media/image_probe.h"
+#include "media/rgb_convert.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -10,8 +11,6 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#include <libavutil/imgutils.h>
-#include <libswscale/swscale.h>
 }
 
 #include <algorithm>
@@ -31,51 +30,9 @@ using detail::av_error;
 using detail::CodecContextFreer;
 using detail::FrameFreer;
 using detail::PacketFreer;
+using detail::to_rgb;
 
 namespace {
-
-// Pillow's ImagingAlphaComposite of `src` (r,g,b,a) over an opaque white pixel, bit for bit (7 extra
-// bits of precision, rounded divisions by 255). ref: Pillow 9.4.0 src/libImaging/AlphaComposite.c.
-inline uint8_t over_white(uint32_t v, uint32_t a) {
-  constexpr uint32_t kBits = 7;
-  if (a == 0) return 255;
-  const uint32_t outa255 = a * 255 + 255 * (255 - a);  // dst alpha is 255
-  const uint32_t coef1 = a * 255 * 255 * (1u << kBits) / outa255;
-  const uint32_t coef2 = 255 * (1u << kBits) - coef1;
-  const uint32_t tmp = v * coef1 + 255 * coef2 + (0x80u << kBits);
-  return static_cast<uint8_t>((((tmp >> 8) + tmp) >> 8) >> kBits);  // SHIFTFORDIV255, then drop the bits
-}
-
-// Interleaved 8-bit pixels with `channels` samples in `order` (e.g. "BGRA", "RGBA", "G", "BGR") to RGB.
-Image to_rgb(int width, int height, int channels, const char* order, const uint8_t* data, size_t row_stride) {
-  Image img;
-  img.width = width;
-  img.height = height;
-  img.rgb.resize(static_cast<size_t>(width) * height * 3);
-  int ir = 0, ig = 0, ib = 0, ia = -1;
-  for (int c = 0; c < channels; ++c) {
-    switch (order[c]) {
-      case 'R': ir = c; break;
-      case 'G': ig = c; break;
-      case 'B': ib = c; break;
-      case 'A': ia = c; break;
-    }
-  }
-  if (channels <= 2) ir = ig = ib = 0;  // grey (+ alpha)
-  uint8_t* out = img.rgb.data();
-  for (int y = 0; y < height; ++y) {
-    const uint8_t* p = data + y * row_stride;
-    for (int x = 0; x < width; ++x, p += channels, out += 3) {
-      if (ia < 0) {
-        out[0] = p[ir], out[1] = p[ig], out[2] = p[ib];
-      } else {
-        const uint32_t a = p[ia];
-        out[0] = over_white(p[ir], a), out[1] = over_white(p[ig], a), out[2] = over_white(p[ib], a);
-      }
-    }
-  }
-  return img;
-}
 
 // Samples of any depth OpenCV decodes to 8 bits: 16-bit keeps the high byte (Pillow's "RGB;16B"
 // unpacking), float is taken as [0, 1].
@@ -120,10 +77,6 @@ Image decode_with_opencv(const std::string& bytes, ImageFormat format, const std
 
 // ---- FFmpeg: the first frame of a GIF, read from memory ----
 
-struct SwsFreer {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-
 Image decode_with_ffmpeg(const std::string& bytes, const char* demuxer, const std::string& name) {
   auto fail_av = [&](const std::string& what, int err) { fail_decode(name, "FFmpeg: " + what + ": " + av_error(err)); };
   auto demux = detail::open_memory_demuxer(bytes, demuxer, name);
@@ -167,36 +120,7 @@ Image decode_with_ffmpeg(const std::string& bytes, const char* demuxer, const st
       fail_av("corrupt data", rerr);
   }
 
-  const int w = frame->width, h = frame->height;
-  if (w <= 0 || h <= 0) fail_decode(name, "FFmpeg decoded an empty frame");
-  std::unique_ptr<SwsContext, SwsFreer> sws(sws_getContext(w, h, static_cast<AVPixelFormat>(frame->format), w, h,
-                                                           AV_PIX_FMT_RGBA, SWS_POINT, nullptr, nullptr, nullptr));
-  if (!sws) fail_decode(name, "FFmpeg cannot convert pixel format " + std::to_string(frame->format) + " to RGBA");
-  std::vector<uint8_t> rgba(static_cast<size_t>(w) * h * 4);
-  uint8_t* dst[4] = {rgba.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {w * 4, 0, 0, 0};
-  sws_scale(sws.get(), frame->data, frame->linesize, 0, h, dst, dst_stride);
-  return to_rgb(w, h, 4, "RGBA", rgba.data(), static_cast<size_t>(w) * 4);
-}
-
-// Applies EXIF orientation `o` (1..8) so the image is upright, as PIL.ImageOps.exif_transpose does.
-Image apply_orientation(Image img, int o) {
-  if (o <= 1 || o > 8) return img;
-  cv::Mat src(img.height, img.width, CV_8UC3, img.rgb.data()), dst;
-  switch (o) {
-    case 2: cv::flip(src, dst, 1); break;                                 // mirror left-right
-    case 3: cv::rotate(src, dst, cv::ROTATE_180); break;                  // PIL ROTATE_180
-    case 4: cv::flip(src, dst, 0); break;                                 // mirror top-bottom
-    case 5: cv::transpose(src, dst); break;                               // PIL TRANSPOSE
-    case 6: cv::rotate(src, dst, cv::ROTATE_90_CLOCKWISE); break;         // PIL ROTATE_270
-    case 7: cv::transpose(src, dst), cv::flip(dst, dst, -1); break;       // PIL TRANSVERSE
-    case 8: cv::rotate(src, dst, cv::ROTATE_90_COUNTERCLOCKWISE); break;  // PIL ROTATE_90
-  }
-  Image out;
-  out.width = dst.cols;
-  out.height = dst.rows;
-  out.rgb.assign(dst.ptr<uint8_t>(0), dst.ptr<uint8_t>(0) + dst.total() * 3);
-  return out;
+  return detail::frame_to_rgb(*frame, name, "image");
 }
 
 }  // namespace
@@ -225,7 +149,7 @@ Image decode_image(const std::string& bytes, const std::string& name, const Imag
   if (img.width != want_w || img.height != want_h)
     fail_decode(name, "decoded size " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                           " differs from the header's " + std::to_string(want_w) + "x" + std::to_string(want_h));
-  return oriented ? img : apply_orientation(std::move(img), h.orientation);
+  return oriented ? img : detail::apply_exif_orientation(std::move(img), h.orientation);
 }
 
 Image load_image_file(const std::string& path, const ImageLimits& limits) {

@@ -19,6 +19,10 @@
 //                                                 seg.end - seg.begin, mm::LogMelConfig{});
 //   }
 //
+// Video part (paper-spec.md §1.1): up to n frames sampled uniformly over the whole video by seeking, upright,
+// as RGB8 images for the same image preprocessing (video_decode.h):
+//   mm::SampledVideo v = mm::sample_video_file("clip.mp4", {64});   // v.frames[i].image, v.frames[i].time_s
+//
 // Errors are llama_mm::Error: InputDecode for unreadable media (the message names the file), Config for
 // a bad preprocessor_config.json or front-end config (LogMelConfig::from_json; names the file and key). Thread-safety: decoding functions are
 // reentrant; a processor is immutable after construction and may be shared between threads.
@@ -31,3 +35,4 @@
 #include "media/mllama_image_processor.h"
 #include "media/pil_resize.h"
 #include "media/transcript_format.h"
+#include "media/video_decode.h"

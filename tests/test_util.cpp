@@ -47,4 +47,19 @@ CommandResult run_cli(const std::string& args, const std::string& stdin_text) {
   return r;
 }
 
+void run_ffmpeg(const std::string& args) {
+  TempDir dir("llama_mm_ffmpeg");
+  const fs::path err = dir / "stderr";
+  const std::string cmd = "ffmpeg -v error -nostdin -y " + args + " 2>'" + err.string() + "'";
+  const int status = std::system(cmd.c_str());
+  if (status != 0) throw std::runtime_error("ffmpeg failed (exit status " + std::to_string(status) + "): " + cmd + "\n" + slurp(err));
+}
+
+void make_counter_clip(const fs::path& out, int n_frames, const std::string& codec, const std::string& filters, int fps) {
+  const std::string draw = "geq=lum='if(bitand(N\\,pow(2\\,floor(X/8)))\\,235\\,16)':cb=128:cr=128";
+  run_ffmpeg("-f lavfi -i color=c=black:s=" + std::to_string(kCounterWidth) + "x" + std::to_string(kCounterHeight) +
+             ":r=" + std::to_string(fps) + " -frames:v " + std::to_string(n_frames) + " -vf \"" + draw + filters +
+             "\" " + codec + " '" + out.string() + "'");
+}
+
 }  // namespace llama_mm::test

@@ -40,6 +40,17 @@ struct CommandResult {
 // optionally feeding `stdin_text`.
 CommandResult run_cli(const std::string& args, const std::string& stdin_text = "");
 
+// Runs the ffmpeg CLI (scripts/setup.sh installs it) as `ffmpeg -v error -nostdin -y ARGS`; throws
+// std::runtime_error with its stderr when it fails or is missing.
+void run_ffmpeg(const std::string& args);
+
+// A test clip whose frame k shows k in binary: 10 vertical stripes 8 px wide (stripe b white when bit b of k is
+// set), 80x48 pixels, `fps` frames per second. `filters` are appended to the drawing filter (e.g. ",setpts=...")
+// and `codec` chooses the encoder and container options. Read the counter back with the stripes' centres.
+void make_counter_clip(const std::filesystem::path& out, int n_frames, const std::string& codec = "-c:v libx264",
+                       const std::string& filters = "", int fps = 25);
+constexpr int kCounterBits = 10, kCounterWidth = 80, kCounterHeight = 48;
+
 // One JSON value per non-empty line of a command's stdout (--json output).
 inline std::vector<nlohmann::json> json_lines(const std::string& out) {
   std::vector<nlohmann::json> v;
