@@ -123,4 +123,21 @@ void check_base_compatible(const AdapterHeader& header, const BaseModelInfo& bas
     mismatch("tokenizer_sha256", header.base.tokenizer_sha256, base.tokenizer_sha256);
 }
 
+void write_adapter_module(torch::nn::Module& module, const std::string& modality, const BaseModelInfo& base,
+                          const nlohmann::json& config, const std::string& path) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : module.named_parameters()) tensors[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) tensors[b.key()] = b.value();
+  AdapterHeader h;
+  h.modality = modality;
+  h.base = base;
+  h.config = config;
+  write_adapter_file(path, h, tensors);
+}
+
+torch::Dtype adapter_weight_dtype(const AdapterFile& file, const std::string& probe, const std::string& path) {
+  if (!file.tensors->contains(probe)) throw Error(ErrorKind::ModelLoad, path + ": missing tensor " + probe);
+  return safetensors_dtype_to_torch(file.tensors->entry(probe).dtype, path);
+}
+
 }  // namespace llama_mm

@@ -11,6 +11,7 @@
 // Files are written atomically (llm/safetensors.h).
 #pragma once
 
+#include "llm/error.h"
 #include "llm/llama_config.h"
 #include "llm/safetensors.h"
 #include "llm/tokenizer.h"
@@ -52,6 +53,11 @@ struct AdapterHeader {
 void write_adapter_file(const std::string& path, const AdapterHeader& header,
                         const std::map<std::string, torch::Tensor>& tensors);
 
+// Writes every parameter and buffer of `module` (named as in the module tree) with the header
+// {modality, base, config}.
+void write_adapter_module(torch::nn::Module& module, const std::string& modality, const BaseModelInfo& base,
+                          const nlohmann::json& config, const std::string& path);
+
 // An opened adapter file: the validated header and the (mmapped) tensors.
 struct AdapterFile {
   AdapterHeader header;
@@ -61,6 +67,19 @@ struct AdapterFile {
 // Opens and validates `path`: a safetensors file with the metadata key, a known format version and, when
 // `modality` is non-empty, that modality. Errors are ModelLoad naming the file.
 AdapterFile read_adapter_file(const std::string& path, const std::string& modality = "");
+
+// The header's config parsed by Config::from_json; a bad config is a ModelLoad error naming the file.
+template <typename Config>
+Config parse_adapter_config(const AdapterFile& file, const std::string& path) {
+  try {
+    return Config::from_json(file.header.config, path + " (adapter config)");
+  } catch (const Error& e) {
+    throw Error(ErrorKind::ModelLoad, e.what());
+  }
+}
+
+// The dtype of tensor `probe` (the adapter's weight dtype); ModelLoad naming the file when it is missing.
+torch::Dtype adapter_weight_dtype(const AdapterFile& file, const std::string& probe, const std::string& path);
 
 // Throws ModelLoad naming `adapter_path`, the field and both values when `header.base` does not match `base`.
 void check_base_compatible(const AdapterHeader& header, const BaseModelInfo& base, const std::string& adapter_path);

@@ -6,6 +6,11 @@
 //   auto r = llama_mm::generate_mllama(*model, tok, prompt_ids, images, params);
 // Text-only prompts (no <|image|>) skip the cross layers and are exactly the frozen Llama.
 //
+// Video (Llama 3.2 Vision + a video adapter file; frames from media::sample_video_file):
+//   model->attach_video_adapter(llama_mm::load_video_adapter("video.safetensors", base_info, model->config()), path);
+//   llama_mm::MllamaImageBatch frames = processor.pack({preprocessed_frames});   // one video: [1, F, T, 3, S, S]
+//   auto r = llama_mm::generate_mllama(*model, tok, prompt_with_video_token, {}, params, {}, {frames});
+//
 // Speech (a Llama 3 text base + an adapter file):
 //   auto llm = llama_mm::load_llama(dir);  auto tok = llama_mm::Tokenizer::from_file(dir);
 //   auto speech = llama_mm::load_speech_adapter("speech.safetensors", llama_mm::BaseModelInfo::of(llm->config(), tok));
@@ -23,3 +28,5 @@
 #include "adapters/speech_adapter.h"
 #include "adapters/speech_model.h"
 #include "adapters/speech_prompt.h"
+#include "adapters/temporal_aggregator.h"
+#include "adapters/video_adapter.h"

@@ -78,18 +78,70 @@ CrossAttentionContext MllamaForConditionalGenerationImpl::cross_context(const to
   return ctx;
 }
 
+torch::Tensor MllamaForConditionalGenerationImpl::encode_video(const MllamaImageBatch& frames, int64_t chunk) {
+  if (!video_adapter) throw Error(ErrorKind::Usage, "encode_video: no video adapter is attached");
+  const auto& pv = frames.pixel_values;
+  TORCH_CHECK(pv.dim() == 6 && pv.size(0) == 1 && !frames.num_tiles.empty(), "encode_video: one video's frames");
+  const int64_t F = pv.size(1);
+  const auto& tiles = frames.num_tiles[0];
+  const int64_t n_tiles = tiles.empty() ? 0 : tiles[0];
+  for (int64_t t : tiles)
+    if (t != n_tiles) throw Error(ErrorKind::InputDecode, "the video's frames do not all have the same tile grid");
+  std::vector<torch::Tensor> states;  // per chunk [n, n_tiles·P, D]
+  for (int64_t f0 = 0; f0 < F; f0 += chunk) {
+    const int64_t n = std::min(chunk, F - f0);
+    MllamaImageBatch part;
+    part.pixel_values = pv.narrow(1, f0, n);
+    part.aspect_ratio_ids = frames.aspect_ratio_ids.narrow(1, f0, n);
+    part.aspect_ratio_mask = frames.aspect_ratio_mask.narrow(1, f0, n);
+    auto out = vision_model->forward(part.pixel_values, part.aspect_ratio_ids, part.aspect_ratio_mask);
+    auto projected = multi_modal_projector(out.narrow(2, 0, n_tiles));  // [1, n, n_tiles, P, D]
+    states.push_back(projected.reshape({n, -1, projected.size(-1)}));
+  }
+  return video_adapter->aggregator->forward(states.size() == 1 ? states[0] : torch::cat(states, 0));
+}
+
+void MllamaForConditionalGenerationImpl::add_video_context(CrossAttentionContext& ctx, const torch::Tensor& video_states,
+                                                           const torch::Tensor& dense) {
+  TORCH_CHECK(video_adapter, "add_video_context: no video adapter is attached");
+  ctx.video_kv.clear();
+  for (auto& layer : video_adapter->cross_layers) ctx.video_kv.push_back(layer->cross_attn->project_kv(video_states));
+  ctx.video_dense = dense;
+  ctx.tokens_per_frame = video_adapter->config().aggregator.num_latents;
+}
+
+void MllamaForConditionalGenerationImpl::attach_video_adapter(VideoAdapter adapter, const std::string& origin) {
+  if (adapter) adapter->config().check_fits(cfg_, origin);
+  video_adapter = std::move(adapter);
+}
+
+namespace {
+
+// Rows [pos, pos + S) of a dense token mask; rows past the prompt repeat its last row (HF appends a copy of the
+// last row per generated token).
+torch::Tensor mask_rows(const torch::Tensor& dense, int64_t pos, int64_t S) {
+  auto rows = torch::arange(pos, pos + S, torch::dtype(torch::kInt64).device(dense.device())).clamp_max(dense.size(1) - 1);
+  return dense.index_select(1, rows);
+}
+
+}  // namespace
+
 torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& tokens, KVCache* cache,
                                                           const CrossAttentionContext* ctx,
                                                           const ForwardOptions& opts) {
   const int64_t S = tokens.size(1), pos = cache ? cache->n_past : 0;
-  CrossAttentionMask mask;
-  if (ctx) {
+  const bool images = ctx && !ctx->kv.empty(), videos = ctx && !ctx->video_kv.empty();
+  TORCH_CHECK(!videos || video_adapter, "a video context needs an attached video adapter");
+  CrossAttentionMask mask, video_mask;
+  if (images) {
     TORCH_CHECK(ctx->dense.size(0) == tokens.size(0), "cross-attention context batch ", ctx->dense.size(0),
                 " != token batch ", tokens.size(0));
-    // Rows past the prompt repeat its last row (HF appends a copy of the last row per generated token).
-    auto rows = torch::arange(pos, pos + S, torch::dtype(torch::kInt64).device(ctx->dense.device()))
-                    .clamp_max(ctx->dense.size(1) - 1);
-    mask = prepare_cross_attention_mask(ctx->dense.index_select(1, rows), ctx->tokens_per_tile);
+    mask = prepare_cross_attention_mask(mask_rows(ctx->dense, pos, S), ctx->tokens_per_tile);
+  }
+  if (videos) {
+    TORCH_CHECK(ctx->video_dense.size(0) == tokens.size(0), "video context batch ", ctx->video_dense.size(0),
+                " != token batch ", tokens.size(0));
+    video_mask = prepare_cross_attention_mask(mask_rows(ctx->video_dense, pos, S), ctx->tokens_per_frame);
   }
   ForwardOptions o = opts;  // the caller's options, with hook names mapped and the cross layers interleaved
   if (opts.hook) {
@@ -101,10 +153,19 @@ torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& t
     };
   }
   o.interleave = [&](int64_t layer, const torch::Tensor& h) {
-    if (!ctx) return h;  // text only: cross layers are skipped entirely (§3.2)
+    if (!images && !videos) return h;  // text only: cross layers are skipped entirely (§3.2)
     torch::Tensor x = h;
     for (size_t c = 0; c < slots_.size(); ++c) {
       if (slots_[c] != layer) continue;
+      if (videos) {
+        const auto& before = video_adapter->config().before_cross_layers;
+        for (size_t v = 0; v < before.size(); ++v) {
+          if (before[v] != static_cast<int64_t>(c)) continue;
+          x = video_adapter->cross_layers[v]->forward(x, ctx->video_kv[v], video_mask, cfg_.mask_cross_attn_output_rows);
+          if (opts.hook) opts.hook("video_layer." + std::to_string(v) + ".out", x);
+        }
+      }
+      if (!images) continue;
       x = cross_layers[c]->forward(x, ctx->kv[c], mask, cfg_.mask_cross_attn_output_rows);
       if (opts.hook) opts.hook("layer." + std::to_string(cfg_.cross_attention_layers[c]) + ".out", x);
     }
@@ -246,13 +307,15 @@ class MllamaTokenDecoder : public TokenDecoder {
 
 GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const Tokenizer& tok,
                                const std::vector<int32_t>& prompt, const MllamaImageBatch& images,
-                               const GenerateParams& params, const TextCallback& on_text) {
+                               const GenerateParams& params, const TextCallback& on_text,
+                               const std::vector<MllamaImageBatch>& videos) {
   torch::NoGradGuard no_grad;
   const auto& cfg = model.config();
   const int64_t max_pos = cfg.text.max_position_embeddings;
   const int64_t n_ctx = std::min<int64_t>(params.n_ctx, max_pos);
   check_prompt(prompt, n_ctx, max_pos, cfg.n_embed_rows());
   const std::vector<int64_t> ids(prompt.begin(), prompt.end());
+  const int64_t length = static_cast<int64_t>(prompt.size());
   const auto spans = image_token_spans(ids, cfg.image_token_index);
   const int64_t n_images =
       images.pixel_values.defined() && images.pixel_values.numel() > 0 ? images.pixel_values.size(1) : 0;
@@ -260,22 +323,49 @@ GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const 
     throw Error(ErrorKind::InputDecode, "the prompt has " + std::to_string(spans.size()) +
                                             " <|image|> tokens but " + std::to_string(n_images) +
                                             " images were given (one image per <|image|> token)");
+  std::vector<std::pair<int64_t, int64_t>> video_spans;
+  if (model.video_adapter) video_spans = image_token_spans(ids, model.video_adapter->config().video_token_index);
+  if (!videos.empty() && !model.video_adapter)
+    throw Error(ErrorKind::Usage, "videos need a video adapter (--adapter)");
+  if (video_spans.size() != videos.size())
+    throw Error(ErrorKind::InputDecode, "the prompt has " + std::to_string(video_spans.size()) + " video tokens but " +
+                                            std::to_string(videos.size()) + " videos were given");
   std::optional<CrossAttentionContext> ctx;
-  double encode_ms = 0;
+  GenerateTimings timings;
   if (n_images > 0) {
     TORCH_CHECK(images.pixel_values.size(0) == 1, "generate_mllama takes one sample");
     auto t0 = std::chrono::steady_clock::now();
     auto states = model.encode_images(images);
-    auto dense = dense_cross_attention_mask({spans}, images.num_tiles, cfg.vision.max_num_tiles,
-                                            static_cast<int64_t>(prompt.size()));
+    auto dense = dense_cross_attention_mask({spans}, images.num_tiles, cfg.vision.max_num_tiles, length);
     ctx = model.cross_context(states, dense.to(states.device()));
-    encode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    timings.image_encode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  if (!videos.empty()) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<torch::Tensor> effective;  // [G_v, L, D] per video
+    std::vector<int64_t> groups;
+    int64_t max_groups = 0;
+    for (const auto& v : videos) {
+      effective.push_back(model.encode_video(v));
+      groups.push_back(effective.back().size(0));
+      max_groups = std::max(max_groups, groups.back());
+      timings.n_video_frames += v.pixel_values.size(1);
+    }
+    for (auto& e : effective)  // pad to the longest video's group count; the mask hides the padding
+      if (e.size(0) < max_groups) e = torch::cat({e, torch::zeros({max_groups - e.size(0), e.size(1), e.size(2)}, e.options())});
+    auto states = torch::cat(effective, 0).reshape({1, -1, effective[0].size(-1)});  // [1, V·G·L, D]
+    auto dense = dense_cross_attention_mask({video_spans}, {groups}, max_groups, length);
+    if (!ctx) ctx.emplace();
+    model.add_video_context(*ctx, states, dense.to(states.device()));
+    timings.video_encode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   MllamaTokenDecoder dec(model, n_ctx, std::move(ctx));
   auto r = generate(dec, tok, prompt, params, params.eos_ids.empty() ? cfg.text.eos_token_ids : params.eos_ids,
                     on_text);
   r.timings.n_images = n_images;
-  r.timings.image_encode_ms = encode_ms;
+  r.timings.image_encode_ms = timings.image_encode_ms;
+  r.timings.n_video_frames = timings.n_video_frames;
+  r.timings.video_encode_ms = timings.video_encode_ms;
   return r;
 }
 

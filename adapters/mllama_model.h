@@ -11,6 +11,7 @@
 #include "adapters/cross_attention.h"
 #include "adapters/cross_attention_mask.h"
 #include "adapters/mllama_config.h"
+#include "adapters/video_adapter.h"
 #include "encoders/mllama_vision.h"
 #include "llm/generator.h"
 #include "llm/llama_model.h"
@@ -26,11 +27,15 @@ namespace llama_mm {
 // aspect_ratio_ids [B, M], aspect_ratio_mask [B, M, T], num_tiles per sample and image.
 using MllamaImageBatch = media::MllamaImageInputs;
 
-// Everything the cross layers need for a batch: per-layer K/V of the images and which tokens see them.
+// Everything the cross layers need for a batch: per-layer K/V of the images and which tokens see them, and
+// the same for videos (their effective frames play the part of tiles).
 struct CrossAttentionContext {
-  std::vector<CrossKV> kv;  // one per cross layer
+  std::vector<CrossKV> kv;  // one per image cross layer; empty: no image (the image layers are skipped)
   torch::Tensor dense;      // [B, S, M, T] 0/1 rows for the token positions computed so far
   int64_t tokens_per_tile = 0;
+  std::vector<CrossKV> video_kv;  // one per video cross layer; empty: no video
+  torch::Tensor video_dense;      // [B, S, V, G]: token s sees effective frame g of video v
+  int64_t tokens_per_frame = 0;   // latents per effective frame
 };
 
 class MllamaForConditionalGenerationImpl : public torch::nn::Module {
@@ -42,10 +47,20 @@ class MllamaForConditionalGenerationImpl : public torch::nn::Module {
   // Runs every cross layer's K/V projection once; `dense` is the token→tile mask for the prompt.
   CrossAttentionContext cross_context(const torch::Tensor& vision_states, const torch::Tensor& dense);
 
+  // Video (needs attach_video_adapter). The frames of one video as the image processor packs them
+  // ([1, F, T, C, S, S], every frame the same tile grid) -> effective frames [ceil(F / aggregation), L, D]:
+  // vision encoder + projector `chunk` frames at a time, then the temporal aggregator.
+  torch::Tensor encode_video(const MllamaImageBatch& frames, int64_t chunk = 4);
+  // Adds the video layers' K/V of effective frames [B, V·G·L, D] and the token→frame mask [B, S, V, G].
+  void add_video_context(CrossAttentionContext& ctx, const torch::Tensor& video_states, const torch::Tensor& dense);
+  // Fits a video adapter (VideoAdapterConfig::check_fits; `origin` names it in errors) into the forward pass.
+  void attach_video_adapter(VideoAdapter adapter, const std::string& origin);
+
   // tokens [B, S]. With ctx, cross layers attend to its images using rows [pos, pos + S) of ctx->dense
   // (rows past its end repeat the last one, as generation does); without ctx they are skipped
-  // (text-only: exactly the frozen Llama). Returns fp32 logits [B, S|1, vocab]. Hook stages:
-  // "embed", "layer.{i}.out" with i the HF index in the interleaved stack, "norm".
+  // (text-only: exactly the frozen Llama). Video layers run when ctx holds videos, each right before its
+  // image cross layer. Returns fp32 logits [B, S|1, vocab]. Hook stages: "embed", "layer.{i}.out" with i
+  // the HF index in the interleaved stack, "video_layer.{v}.out", "norm".
   torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache, const CrossAttentionContext* ctx,
                         const ForwardOptions& opts = {});
 
@@ -56,6 +71,7 @@ class MllamaForConditionalGenerationImpl : public torch::nn::Module {
   Linear multi_modal_projector{nullptr};
   LlamaForCausalLM language_model{nullptr};
   std::vector<CrossAttentionDecoderLayer> cross_layers;
+  VideoAdapter video_adapter{nullptr};  // not a registered submodule: saved and loaded as its own file
 
  private:
   MllamaConfig cfg_;
@@ -93,9 +109,11 @@ void init_random_mllama_weights(torch::nn::Module& model, uint64_t seed);
 void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path);
 
 // Generation with images: `images` holds batch 1 with one image per <|image|> token of the prompt
-// (an empty pixel_values tensor for text-only prompts).
+// (an empty pixel_values tensor for text-only prompts); `videos` one frame batch per video token
+// (VideoAdapterConfig::video_token_index; needs an attached video adapter).
 GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const Tokenizer& tok,
                                const std::vector<int32_t>& prompt, const MllamaImageBatch& images,
-                               const GenerateParams& params, const TextCallback& on_text = {});
+                               const GenerateParams& params, const TextCallback& on_text = {},
+                               const std::vector<MllamaImageBatch>& videos = {});
 
 }  // namespace llama_mm

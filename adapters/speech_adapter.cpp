@@ -40,11 +40,7 @@ SpeechAdapterConfig SpeechAdapterConfig::from_json(const json& j, const std::str
                                  "llm_dim", "rope_theta", "norm_eps"},
                                 origin);
   SpeechAdapterConfig c, d;
-  auto positive = [&](const char* key, int64_t dflt) {
-    const auto v = get<int64_t>(j, key, origin, dflt);
-    if (v <= 0) fail(origin, key, "must be positive, got " + std::to_string(v));
-    return v;
-  };
+  auto positive = [&](const char* key, int64_t dflt) { return config_json::get_positive(j, key, origin, dflt); };
   c.encoder_dim = positive("encoder_dim", d.encoder_dim);
   c.d_model = positive("d_model", d.d_model);
   c.n_heads = positive("n_heads", d.n_heads);

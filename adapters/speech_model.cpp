@@ -127,32 +127,18 @@ void init_random_speech_weights(SpeechModelImpl& model, uint64_t seed) {
 }
 
 void save_speech_adapter(SpeechModelImpl& model, const BaseModelInfo& base, const std::string& path) {
-  std::map<std::string, torch::Tensor> tensors;
-  for (const auto& p : model.named_parameters()) tensors[p.key()] = p.value();
-  for (const auto& b : model.named_buffers()) tensors[b.key()] = b.value();
-  AdapterHeader h;
-  h.modality = "speech";
-  h.base = base;
-  h.config = model.config().to_json();
-  write_adapter_file(path, h, tensors);
+  write_adapter_module(model, "speech", base, model.config().to_json(), path);
 }
 
 SpeechModel load_speech_adapter(const std::string& path, const BaseModelInfo& base,
                                 std::optional<torch::Dtype> dtype) {
   auto file = read_adapter_file(path, "speech");
   check_base_compatible(file.header, base, path);
-  SpeechModelConfig cfg;
-  try {
-    cfg = SpeechModelConfig::from_json(file.header.config, path + " (adapter config)");
-  } catch (const Error& e) {
-    throw Error(ErrorKind::ModelLoad, e.what());
-  }
+  auto cfg = parse_adapter_config<SpeechModelConfig>(file, path);
   if (cfg.adapter.llm_dim != base.hidden_size)
     throw Error(ErrorKind::ModelLoad, path + ": adapter.llm_dim " + std::to_string(cfg.adapter.llm_dim) +
                                           " differs from the base hidden size " + std::to_string(base.hidden_size));
-  const std::string probe = "adapter.out_proj.weight";
-  if (!file.tensors->contains(probe)) throw Error(ErrorKind::ModelLoad, path + ": missing tensor " + probe);
-  const torch::Dtype file_dtype = safetensors_dtype_to_torch(file.tensors->entry(probe).dtype, path);
+  const torch::Dtype file_dtype = adapter_weight_dtype(file, "adapter.out_proj.weight", path);
   SpeechModel model(cfg, dtype.value_or(file_dtype));
   load_weights_strict(*model, *file.tensors, path);
   model->eval();

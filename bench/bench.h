@@ -102,4 +102,41 @@ struct TranscribeBenchResult {
 
 TranscribeBenchResult run_transcribe_bench(const TranscribeBenchParams& params);
 
+struct VideoBenchParams {
+  std::string video_file;          // empty: make one with the ffmpeg CLI (cached under the temp directory)
+  int make_minutes = 10;           // the made file: minutes of 1080p25 H.264 with 2 s GOPs
+  int frames = 64;                 // frames sampled
+  std::string preset;              // "" (sampling only) or an Mllama preset ("tiny", "11b", "90b") whose vision
+                                   // encoder and matching video adapter (tiny, paper-8b, paper-70b) are timed
+  torch::Dtype dtype = torch::kBFloat16;
+  int tiles = 4;                   // tiles per frame
+  int encode_frames = 2;           // frames timed through the vision encoder (the per-frame figure)
+  int threads = 0;
+  uint64_t seed = 42;
+};
+
+struct VideoBenchResult {
+  std::string file, codec;
+  int width = 0, height = 0;
+  double duration_s = 0;
+  int threads = 0;
+  int64_t all_frames = 0;
+  double decode_all_ms = 0;                      // decoding every frame (no RGB conversion)
+  struct Sampling {
+    std::string mode;
+    double ms = 0;                               // decode + seek + RGB conversion of the sampled frames
+    int64_t frames = 0, decoded = 0;
+    int seeks = 0;
+    double percent_of_all = 0;                   // ms / decode_all_ms
+  };
+  std::vector<Sampling> sampling;                // exact, keyframe, auto
+  std::string model, dtype;                      // empty without a preset
+  int64_t tokens_per_frame = 0, groups = 0, latents = 0;
+  double encoder_ms_per_frame = 0;               // vision encoder + projector, one frame of `tiles` tiles
+  double aggregator_ms = 0, aggregator_gflop = 0, aggregator_gflops = 0;
+};
+
+// Progress goes to stderr.
+VideoBenchResult run_video_bench(const VideoBenchParams& params);
+
 }  // namespace llama_mm::bench

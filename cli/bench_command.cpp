@@ -1,6 +1,7 @@
 // cli/bench_command.cpp: `llama-mm bench generate` (prefill/decode throughput and bandwidth use) and
 // `llama-mm bench caption` (image encode time and matmul rate, caption throughput), `llama-mm bench transcribe`
-// (speech encode time per second of audio and matmul rate).
+// (speech encode time per second of audio and matmul rate); `bench caption --video` (frame sampling against
+// decoding every frame, encoder per frame, temporal aggregator).
 #include "bench/bench.h"
 #include "cli/commands.h"
 
@@ -57,12 +58,68 @@ struct CaptionBenchOptions {
   bench::CaptionBenchParams p;
   std::string dtype;
   bool json = false, vision_only = false;
+  bool video = false;
+  bench::VideoBenchParams v;
 };
 
+int run_bench_video(const CaptionBenchOptions& o) {
+  auto p = o.v;
+  if (!o.p.model_dir.empty()) throw Error(ErrorKind::Usage, "bench caption --video: use --preset, not -m");
+  p.preset = o.p.preset;
+  p.tiles = o.p.tiles;
+  p.threads = o.p.threads;
+  if (!o.dtype.empty()) p.dtype = parse_dtype(o.dtype);
+  const auto r = bench::run_video_bench(p);
+  nlohmann::json sampling = nlohmann::json::array();
+  for (const auto& s : r.sampling)
+    sampling.push_back({{"mode", s.mode}, {"ms", s.ms}, {"frames", s.frames}, {"decoded", s.decoded},
+                        {"seeks", s.seeks}, {"percent_of_decoding_all", s.percent_of_all}});
+  if (o.json) {
+    nlohmann::json j = {{"file", r.file},
+                        {"codec", r.codec},
+                        {"width", r.width},
+                        {"height", r.height},
+                        {"duration_s", r.duration_s},
+                        {"threads", r.threads},
+                        {"all_frames", r.all_frames},
+                        {"decode_all_ms", r.decode_all_ms},
+                        {"sampling", sampling},
+                        {"libtorch", compat::torch_version()}};
+    if (!r.model.empty())
+      j.update({{"model", r.model},
+                {"dtype", r.dtype},
+                {"tokens_per_frame", r.tokens_per_frame},
+                {"encoder_ms_per_frame", r.encoder_ms_per_frame},
+                {"aggregator_ms", r.aggregator_ms},
+                {"aggregator_gflop", r.aggregator_gflop},
+                {"aggregator_gflops", r.aggregator_gflops}});
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("video:          %s: %s %dx%d, %.1f s, %lld frames; %d threads\n", r.file.c_str(), r.codec.c_str(),
+              r.width, r.height, r.duration_s, static_cast<long long>(r.all_frames), r.threads);
+  std::printf("decode all:     %10.1f ms (%.1f frames/s)\n", r.decode_all_ms, r.all_frames / (r.decode_all_ms / 1e3));
+  for (const auto& s : r.sampling)
+    std::printf("sample %-24s %8.1f ms for %lld frames = %.2f%% of decoding all (%lld decoded, %d seeks)\n",
+                (s.mode + ":").c_str(), s.ms, static_cast<long long>(s.frames), s.percent_of_all,
+                static_cast<long long>(s.decoded), s.seeks);
+  if (!r.model.empty()) {
+    std::printf("model:          %s (%s)\n", r.model.c_str(), r.dtype.c_str());
+    std::printf("encoder:        %10.1f ms per frame (%d tiles, %lld tokens)\n", r.encoder_ms_per_frame, p.tiles,
+                static_cast<long long>(r.tokens_per_frame));
+    std::printf("aggregator:     %10.1f ms for %d frames -> %lld effective frames of %lld latents, %.1f GFLOP, "
+                "%.1f GFLOP/s\n",
+                r.aggregator_ms, p.frames, static_cast<long long>(r.groups), static_cast<long long>(r.latents),
+                r.aggregator_gflop, r.aggregator_gflops);
+  }
+  return 0;
+}
+
 int run_bench_caption(const CaptionBenchOptions& o) {
+  if (o.video) return run_bench_video(o);
   auto p = o.p;
   if (p.model_dir.empty() == p.preset.empty())
-    throw Error(ErrorKind::Usage, "bench caption: give exactly one of -m/--model and --preset");
+    throw Error(ErrorKind::Usage, "bench caption: give exactly one of -m/--model and --preset (or --video)");
   if (!o.dtype.empty()) p.dtype = parse_dtype(o.dtype);
   // Random 11B/90B text weights do not fit a small machine: those presets time the vision side unless --full.
   p.text = !o.vision_only && (p.preset.empty() || p.preset == "tiny" || p.text);
@@ -176,6 +233,12 @@ void add_bench_command(CLI::App& app, Action& action) {
   cap->add_option("-n,--n-gen", c->p.n_gen, "Caption tokens generated")->capture_default_str();
   cap->add_option("-t,--threads", c->p.threads, "CPU threads (0: all cores)")->capture_default_str();
   cap->add_flag("--json", c->json, "Print the figures as JSON");
+  cap->add_flag("--video", c->video, "Video: frame sampling vs decoding every frame; with --preset also the vision "
+                                     "encoder per frame and the temporal aggregator");
+  cap->add_option("--video-file", c->v.video_file, "Video to sample (default: make a 1080p H.264 file with ffmpeg)");
+  cap->add_option("--minutes", c->v.make_minutes, "Length of the made video")->capture_default_str();
+  cap->add_option("--frames", c->v.frames, "Frames sampled (and aggregated)")->capture_default_str();
+  cap->add_option("--encode-frames", c->v.encode_frames, "Frames timed through the vision encoder")->capture_default_str();
   cap->callback([c, &action] { action = [c] { return run_bench_caption(*c); }; });
 
   auto tr = std::make_shared<TranscribeBenchOptions>();

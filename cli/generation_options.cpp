@@ -34,6 +34,8 @@ nlohmann::json result_json(const std::vector<int32_t>& prompt, const GenerateRes
                       {"generate_ms", t.generate_ms},
                       {"generate_tok_per_s", t.generate_tok_per_s()}};
   if (t.n_images > 0) timings["n_images"] = t.n_images, timings["image_encode_ms"] = t.image_encode_ms;
+  if (t.n_video_frames > 0)
+    timings["n_video_frames"] = t.n_video_frames, timings["video_encode_ms"] = t.video_encode_ms;
   return {{"text", r.text},          {"prompt_ids", prompt},         {"tokens", r.tokens},
           {"n_prompt_tokens", prompt.size()}, {"stop_reason", r.stop_reason}, {"timings", timings}};
 }
@@ -52,6 +54,7 @@ TextCallback stdout_stream() {
 std::string timings_line(const GenerateTimings& t, const std::string& stop_reason) {
   std::ostringstream o;
   if (t.n_images > 0) o << t.n_images << " images encoded in " << t.image_encode_ms << " ms; ";
+  if (t.n_video_frames > 0) o << t.n_video_frames << " video frames encoded in " << t.video_encode_ms << " ms; ";
   o << "prompt " << t.n_prompt << " tokens in " << t.prompt_ms << " ms (" << t.prompt_tok_per_s()
     << " tok/s); generated " << t.n_generated << " tokens in " << t.generate_ms << " ms (" << t.generate_tok_per_s()
     << " tok/s); stop: " << stop_reason;

@@ -15,7 +15,7 @@ namespace llama_mm::cli {
 namespace {
 
 struct InitModelOptions {
-  std::string arch = "llama", preset, out, dtype = "f32", tokenizer, base;
+  std::string arch = "llama", preset, out, dtype = "f32", tokenizer, base, gates = "zero";
   uint64_t seed = 0;
 };
 
@@ -75,12 +75,31 @@ int run_init_speech_adapter(const InitModelOptions& o) {
   return 0;
 }
 
+// A video adapter file (adapters/video_adapter.h) with random weights for the Mllama checkpoint in `o.base`.
+int run_init_video_adapter(const InitModelOptions& o) {
+  if (o.base.empty()) throw Error(ErrorKind::Usage, "init-model --arch video-adapter needs --base MLLAMA_DIR");
+  if (o.gates != "zero" && o.gates != "random")
+    throw Error(ErrorKind::Usage, "--gates must be zero (the paper's initialisation) or random, not '" + o.gates + "'");
+  const auto base_cfg = MllamaConfig::from_file(o.base);
+  const auto tok = Tokenizer::from_file(o.base);
+  const auto cfg = VideoAdapterConfig::preset(o.preset, base_cfg);
+  std::cerr << "init-model: video adapter " << o.preset << ", " << cfg.n_params(base_cfg.text) / 1e6
+            << " M parameters, " << dtype_name(parse_dtype(o.dtype)) << ", gates " << o.gates << ", seed " << o.seed
+            << ", for " << o.base << "\n";
+  VideoAdapter adapter(cfg, base_cfg.text, parse_dtype(o.dtype));
+  init_random_video_adapter(*adapter, o.seed, o.gates == "zero");
+  save_video_adapter(*adapter, BaseModelInfo::of(base_cfg.text, tok), o.out);
+  std::cout << o.out << "\n";
+  return 0;
+}
+
 int run_init_model(const InitModelOptions& o) {
   namespace fs = std::filesystem;
   if (o.arch == "speech-adapter") return run_init_speech_adapter(o);
+  if (o.arch == "video-adapter") return run_init_video_adapter(o);
   if (o.arch != "llama" && o.arch != "mllama")
     throw Error(ErrorKind::Usage, "--arch: unsupported architecture '" + o.arch +
-                                      "' (expected llama, mllama or speech-adapter)");
+                                      "' (expected llama, mllama, speech-adapter or video-adapter)");
   const torch::Dtype dtype = parse_dtype(o.dtype);
   std::map<std::string, torch::Tensor> tensors;
   nlohmann::json config;
@@ -122,14 +141,16 @@ int run_init_model(const InitModelOptions& o) {
 void add_init_model_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<InitModelOptions>();
   auto* sub = app.add_subcommand("init-model", "Write a random-weight checkpoint (HF layout) for tests and benchmarks");
-  sub->add_option("--arch", o->arch, "Architecture: llama, mllama (Llama 3.2 Vision) or speech-adapter")
+  sub->add_option("--arch", o->arch, "Architecture: llama, mllama (Llama 3.2 Vision), speech-adapter or video-adapter")
       ->capture_default_str();
   sub->add_option("--preset", o->preset,
-                  "llama: tiny, 1b, 8b; mllama: tiny, 11b, 90b (or a config.json); speech-adapter: tiny, paper-8b, "
-                  "paper-70b")
+                  "llama: tiny, 1b, 8b; mllama: tiny, 11b, 90b (or a config.json); speech-adapter and video-adapter: "
+                  "tiny, paper-8b, paper-70b")
       ->required();
-  sub->add_option("-o,--out", o->out, "Output directory (speech-adapter: output .safetensors file)")->required();
-  sub->add_option("--base", o->base, "speech-adapter: the base Llama directory the adapter is made for");
+  sub->add_option("-o,--out", o->out, "Output directory (adapters: output .safetensors file)")->required();
+  sub->add_option("--base", o->base, "Adapters: the base model directory (Llama for speech, Mllama for video)");
+  sub->add_option("--gates", o->gates, "video-adapter: cross-attention gates zero (paper) or random (demos)")
+      ->capture_default_str();
   sub->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "Weight dtype: f32 or bf16")->capture_default_str();
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer.json to ship (default: a byte-level test tokenizer)");

@@ -33,11 +33,7 @@ ConformerConfig ConformerConfig::from_json(const json& j, const std::string& ori
                                 {"n_mels", "stack", "d_model", "n_layers", "n_heads", "ffn_dim", "conv_kernel",
                                  "rope_theta", "norm_eps", "conv_norm"},
                                 origin);
-  auto positive = [&](const char* key) {
-    const auto v = get<int64_t>(j, key, origin, std::nullopt);
-    if (v <= 0) fail(origin, key, "must be positive, got " + std::to_string(v));
-    return v;
-  };
+  auto positive = [&](const char* key) { return config_json::get_positive(j, key, origin, std::nullopt); };
   ConformerConfig c;
   c.n_mels = positive("n_mels");
   c.stack = positive("stack");

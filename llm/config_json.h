@@ -59,6 +59,14 @@ inline std::vector<int64_t> get_ints(const json& j, const std::string& key, cons
   return out;
 }
 
+// An integer that must be > 0 (absent or null: `dflt`).
+inline int64_t get_positive(const json& j, const std::string& key, const std::string& origin,
+                            std::optional<int64_t> dflt) {
+  const auto v = get<int64_t>(j, key, origin, dflt);
+  if (v <= 0) fail(origin, key, "must be positive, got " + std::to_string(v));
+  return v;
+}
+
 // Fails on the first key of object `j` not in `known` (our own formats refuse unknown keys: a typo must not
 // silently fall back to a default). `prefix` is prepended to the key in the message ("encoder.").
 inline void check_known_keys(const json& j, const std::vector<std::string>& known, const std::string& origin,

@@ -35,6 +35,8 @@ GenerateParams default_generate_params();
 struct GenerateTimings {
   int64_t n_images = 0;         // images encoded before the prefill (multimodal models)
   double image_encode_ms = 0;   // their encoder + projector + cross K/V time, not part of prompt_ms
+  int64_t n_video_frames = 0;   // video frames encoded before the prefill (video adapters)
+  double video_encode_ms = 0;   // their encoder + projector + aggregator + cross K/V time
   int64_t n_prompt = 0;
   double prompt_ms = 0;
   int64_t n_generated = 0;

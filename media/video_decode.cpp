@@ -258,6 +258,22 @@ bool is_key_frame(const AVFrame& f) {
 #endif
 }
 
+// SeekMode::Auto's rule: key frames when there are at least 2n of them (each sample then moves by at most about
+// half its spacing, and n distinct frames come out) and exact sampling would decode more than 10 % of the
+// video: about min(all, n · frames per key frame / 2) frames.
+bool exact_is_costly(const OpenVideo& v, int64_t n) {
+  const int entries = avformat_index_get_entries_count(v.st);
+  int64_t keys = 0;
+  for (int i = 0; i < entries; ++i) {
+    const AVIndexEntry* e = avformat_index_get_entry(v.st, i);
+    if (e && (e->flags & AVINDEX_KEYFRAME)) ++keys;
+  }
+  const double total = v.info.frame_rate > 0 ? v.info.duration_s * v.info.frame_rate : static_cast<double>(entries);
+  if (keys < 2 * n || total <= 0) return false;
+  const double cost = std::min(total, n * (total / keys) / 2);
+  return cost > 0.1 * total;
+}
+
 using FramePtr = std::unique_ptr<AVFrame, detail::FrameFreer>;
 
 FramePtr new_frame(const std::string& name) {
@@ -276,7 +292,9 @@ SampledVideo sample_open(OpenVideo& v, const VideoSampling& sampling, const Vide
   FrameReader reader(v, limits);
   const double tb = av_q2d(v.st->time_base);
   const int64_t n = sampling.n_frames;
-  const bool key_only = sampling.seek == SeekMode::KeyFrame && v.info.seekable;
+  const bool key_only = v.info.seekable && (sampling.seek == SeekMode::KeyFrame ||
+                                            (sampling.seek == SeekMode::Auto && exact_is_costly(v, n)));
+  out.seek = key_only ? SeekMode::KeyFrame : SeekMode::Exact;
 
   auto emit = [&](AVFrame& f, int64_t ts) {
     VideoFrame vf;

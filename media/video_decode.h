@@ -11,8 +11,10 @@
 //
 // How: by seeking. With a seek index (MP4/MOV, MKV/WebM cues, AVI) the decoder jumps to the key frame before
 // each chosen time and decodes from there (SeekMode::Exact: the exact frame) or takes the key frame itself
-// (SeekMode::KeyFrame: the nearest key frame at or before, cheapest); it decodes straight on when the next
-// key frame is not ahead of it. Without an index (GIF) frames are decoded in order, stopping after the last one.
+// (SeekMode::KeyFrame: the key frame at or before, cheapest); it decodes straight on when the next key frame is
+// not ahead of it. SeekMode::Auto takes key frames when the video has at least 2n of them and exact sampling
+// would decode more than 10 % of it (about n · frames-per-key-frame / 2 frames), else exact frames.
+// Without an index (GIF) frames are decoded in order, stopping after the last one.
 //
 // Frames come out upright (the display-matrix rotation of phone videos is applied: 90, 180, 270 degrees) as
 // 8-bit RGB, converted with the stream's colour matrix and range; alpha (GIF, VP9 alpha) is composited over
@@ -39,11 +41,11 @@ struct VideoLimits {
   int max_frames = 1024;            // the most frames one request may sample
 };
 
-enum class SeekMode { Exact, KeyFrame };
+enum class SeekMode { Auto, Exact, KeyFrame };
 
 struct VideoSampling {
   int n_frames = 64;
-  SeekMode seek = SeekMode::Exact;
+  SeekMode seek = SeekMode::Auto;
 };
 
 struct VideoInfo {
@@ -65,7 +67,8 @@ struct VideoFrame {
 struct SampledVideo {
   VideoInfo info;
   std::vector<VideoFrame> frames;
-  int64_t frames_decoded = 0;  // how many frames the decoder produced to get them (cost)
+  SeekMode seek = SeekMode::Exact;  // the mode used (Auto resolved)
+  int64_t frames_decoded = 0;       // how many frames the decoder produced to get them (cost)
   int seeks = 0;
 };
 

@@ -26,5 +26,28 @@ TEST(BenchCommand, GenerateReportsConsistentFigures) {
   EXPECT_EQ(test::run_cli("bench generate --preset tiny -p 1 -n 1 -t 1").exit_code, 0);
 }
 
+TEST(BenchCommand, CaptionVideoReportsSamplingAgainstDecodingEverything) {
+  test::TempDir dir;
+  const auto clip = (dir / "clip.mp4").string();
+  test::make_counter_clip(clip, 300, "-c:v libx264 -pix_fmt yuv420p -g 25 -keyint_min 25 -sc_threshold 0");
+  auto r = test::run_cli("bench caption --video --video-file '" + clip +
+                         "' --frames 8 --preset tiny --tiles 1 --dtype f32 -t 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["all_frames"], 300);
+  EXPECT_EQ(j["codec"], "h264");
+  ASSERT_EQ(j["sampling"].size(), 3u);
+  for (const auto& s : j["sampling"]) {
+    EXPECT_EQ(s["frames"], 8) << s;
+    EXPECT_LT(s["decoded"].get<int64_t>(), 300) << s;  // seeking, not decoding every frame
+    EXPECT_NEAR(s["percent_of_decoding_all"].get<double>(), 100 * s["ms"].get<double>() / j["decode_all_ms"].get<double>(),
+                1e-6);
+  }
+  EXPECT_EQ(j["tokens_per_frame"], 17);  // one tile of the tiny encoder
+  EXPECT_GT(j["encoder_ms_per_frame"].get<double>(), 0);
+  EXPECT_GT(j["aggregator_gflop"].get<double>(), 0);
+  EXPECT_EQ(test::run_cli("bench caption --video -m /x --video-file '" + clip + "'").exit_code, 2);
+}
+
 }  // namespace
 }  // namespace llama_mm

@@ -110,6 +110,81 @@ TEST_F(CaptionCommand, APromptTheContextCannotHoldIsAPerFileError) {
   EXPECT_NE(objs[0]["error"].get<std::string>().find("does not fit the context of 16"), std::string::npos) << objs[0];
 }
 
+// Videos: a tiny video adapter (random, non-zero gates) on the tiny checkpoint, a counter clip made by ffmpeg.
+class VideoCaption : public CaptionCommand {
+ protected:
+  static void SetUpTestSuite() {
+    CaptionCommand::SetUpTestSuite();
+    auto r = run_cli("init-model --arch video-adapter --preset tiny --gates random --seed 5 --base '" + model() +
+                     "' -o '" + adapter() + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    test::make_counter_clip(*dir_ / "clip.mp4", 100, "-c:v libx264 -pix_fmt yuv420p");
+  }
+  static std::string adapter() { return (*dir_ / "video.safetensors").string(); }
+  static std::string clip() { return (*dir_ / "clip.mp4").string(); }
+};
+
+TEST_F(VideoCaption, DescribesAVideoEndToEnd) {
+  // Named like an image: the content decides.
+  const auto disguised = (*dir_ / "clip_named.jpg").string();
+  std::filesystem::copy_file(clip(), disguised, std::filesystem::copy_options::overwrite_existing);
+  auto r = run_cli("caption -m '" + model() + "' --adapter '" + adapter() + "' '" + disguised +
+                   "' --frames 6 -n 4 --temp 0 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto objs = json_lines(r.out);
+  ASSERT_EQ(objs.size(), 1u);
+  const auto& o = objs[0];
+  EXPECT_EQ(o["tokens"].size(), 4u) << o;
+  EXPECT_EQ(count_of(o["prompt_ids"], 513), 1) << "one video token";
+  EXPECT_EQ(count_of(o["prompt_ids"], 512), 0) << "no image token";
+  EXPECT_EQ(o["timings"]["n_video_frames"], 6);
+  const auto& v = o["video"];
+  EXPECT_NEAR(v["duration_s"].get<double>(), 4.0, 1e-6);
+  EXPECT_EQ(v["codec"], "h264");
+  ASSERT_EQ(v["frame_times_s"].size(), 6u);
+  for (int i = 0; i < 6; ++i)  // frame floor((2i + 1) · 100 / 12) at 25 fps
+    EXPECT_NEAR(v["frame_times_s"][i].get<double>(), ((2 * i + 1) * 100 / 12) / 25.0, 1e-6) << i;
+  // The same run again gives the same caption; the adapter's default frame count (tiny: 8) applies without --frames.
+  auto again = run_cli("caption -m '" + model() + "' --adapter '" + adapter() + "' '" + clip() + "' -n 4 --temp 0 --json");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(json_lines(again.out)[0]["video"]["frame_times_s"].size(), 8u);
+  // Images still caption with the adapter loaded, and the plain output streams text.
+  auto img = run_cli("caption -m '" + model() + "' --adapter '" + adapter() + "' '" +
+                     fixture("images/orient1_5x7.png").string() + "' -n 3 --temp 0");
+  EXPECT_EQ(img.exit_code, 0) << img.err;
+  EXPECT_NE(img.err.find("images encoded"), std::string::npos) << img.err;
+}
+
+TEST_F(VideoCaption, VideoErrors) {
+  // No adapter: a usage error that says what to add.
+  auto r = run_cli("caption -m '" + model() + "' '" + clip() + "' -n 2");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--adapter"), std::string::npos) << r.err;
+  // A video over the duration limit is a per-file input error naming it.
+  r = run_cli("caption -m '" + model() + "' --adapter '" + adapter() + "' '" + clip() + "' --max-seconds 1 -n 2 --json");
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  auto objs = json_lines(r.out);
+  ASSERT_EQ(objs.size(), 1u);
+  EXPECT_NE(objs[0]["error"].get<std::string>().find("max_seconds"), std::string::npos) << objs[0];
+  // A bad --seek value.
+  EXPECT_EQ(run_cli("caption -m '" + model() + "' --adapter '" + adapter() + "' '" + clip() + "' --seek sometimes").exit_code, 2);
+  // An adapter for another base: refused at load (exit 3) naming the mismatch.
+  auto other = (*dir_ / "other").string();
+  ASSERT_EQ(run_cli("init-model --arch mllama --preset tiny --seed 3 -o '" + other + "'").exit_code, 0);
+  auto cfg = nlohmann::json::parse(std::ifstream(std::filesystem::path(other) / "config.json"));
+  cfg["text_config"]["hidden_size"] = 32;
+  cfg["text_config"]["intermediate_size"] = 64;
+  std::ofstream(std::filesystem::path(other) / "config.json") << cfg.dump();
+  ASSERT_EQ(run_cli("init-model --arch mllama --preset '" + (std::filesystem::path(other) / "config.json").string() +
+                    "' -o '" + other + "'").exit_code, 0);
+  r = run_cli("caption -m '" + other + "' --adapter '" + adapter() + "' '" + clip() + "' -n 2");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("hidden_size"), std::string::npos) << r.err;
+  // init-model needs the base.
+  EXPECT_EQ(run_cli("init-model --arch video-adapter --preset tiny -o '" + (*dir_ / "x.safetensors").string() + "'")
+                .exit_code, 2);
+}
+
 TEST_F(CaptionCommand, UsageErrors) {
   EXPECT_EQ(run_cli("caption -m '" + model() + "'").exit_code, 2);                      // no image
   EXPECT_EQ(run_cli("caption -m /nonexistent/dir x.png").exit_code, 3);                 // no model

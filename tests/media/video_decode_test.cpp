@@ -128,6 +128,19 @@ TEST_F(VideoDecodeTest, SeeksInsteadOfDecodingEveryFrame) {
     EXPECT_EQ(k[i], exact[i] / 25 * 25);  // the key frame at or before the exact frame
   }
   EXPECT_LT(key.frames_decoded, v.frames_decoded);
+  EXPECT_EQ(key.seek, SeekMode::KeyFrame);
+  // Auto: 12 key frames. 8 samples: too few key frames (< 16) for distinct ones, so exact frames.
+  auto autom = sample_video_file(clip("long_gop.mp4").string(), {8, SeekMode::Auto});
+  EXPECT_EQ(autom.seek, SeekMode::Exact);
+  EXPECT_EQ(counters(autom), expected_cfr(300, 8));
+  // 4 samples: exact would decode ~4 x 12.5 frames > 10 % of 300, and key frames are plenty.
+  autom = sample_video_file(clip("long_gop.mp4").string(), {4, SeekMode::Auto});
+  EXPECT_EQ(autom.seek, SeekMode::KeyFrame);
+  const auto want4 = expected_cfr(300, 4);
+  ASSERT_EQ(autom.frames.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(read_counter(autom.frames[i].image), want4[i] / 25 * 25);
+  // 2 samples: exact costs ~25 frames, under 10 %.
+  EXPECT_EQ(sample_video_file(clip("long_gop.mp4").string(), {2, SeekMode::Auto}).seek, SeekMode::Exact);
 }
 
 // Presentation times of every frame, as ffprobe lists them (an independent reader of the same file).
