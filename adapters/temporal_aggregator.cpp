@@ -62,17 +62,25 @@ torch::Tensor PerceiverAttentionImpl::forward(const torch::Tensor& media, const 
   // LibTorch's CPU bf16 GEMM is a scalar loop: the attention math runs in fp32 there, softmax always does.
   const bool widen = media.device().is_cpu() && media.scalar_type() != torch::kFloat32;
   if (widen) q = q.to(torch::kFloat32), k = k.to(torch::kFloat32), v = v.to(torch::kFloat32);
-  auto kt = k.transpose(2, 3);
   const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
-  // Query chunks keep the [B, H, rows, N] scores under max_score_bytes (N reaches 32 frames x 6404 tokens).
-  const int64_t rows = std::max<int64_t>(1, max_score_bytes / std::max<int64_t>(1, B * H * N * 4));
-  std::vector<torch::Tensor> parts;
-  for (int64_t r0 = 0; r0 < L; r0 += rows) {
-    const int64_t n = std::min(rows, L - r0);
-    auto scores = torch::matmul(q.narrow(2, r0, n), kt).mul(scale).to(torch::kFloat32);
-    parts.push_back(torch::matmul(torch::softmax(scores, -1).to(v.scalar_type()), v));
+  // One head at a time in query blocks whose scores stay under max_score_bytes (N reaches 32 frames x 6404
+  // tokens): small temporaries are recycled by malloc instead of being mapped and page-faulted on every block.
+  const int64_t rows = std::max<int64_t>(16, max_score_bytes / std::max<int64_t>(1, N * 4));
+  std::vector<torch::Tensor> per_item;
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<torch::Tensor> per_head;
+    for (int64_t hd = 0; hd < H; ++hd) {
+      auto qh = q[b][hd], kth = k[b][hd].t(), vh = v[b][hd];  // [L, Dh], [Dh, N], [N, Dh]
+      std::vector<torch::Tensor> blocks;
+      for (int64_t r0 = 0; r0 < L; r0 += rows) {
+        auto scores = torch::matmul(qh.narrow(0, r0, std::min(rows, L - r0)), kth).mul(scale).to(torch::kFloat32);
+        blocks.push_back(torch::matmul(torch::softmax(scores, -1).to(vh.scalar_type()), vh));
+      }
+      per_head.push_back(blocks.size() == 1 ? blocks[0] : torch::cat(blocks, 0));
+    }
+    per_item.push_back(torch::stack(per_head, 0));
   }
-  auto out = (parts.size() == 1 ? parts[0] : torch::cat(parts, 2)).to(media.scalar_type());  // [B, H, L, Dh]
+  auto out = torch::stack(per_item, 0).to(media.scalar_type());  // [B, H, L, Dh]
   return o_proj(out.transpose(1, 2).reshape({B, L, H * Dh}));
 }
 
@@ -121,11 +129,11 @@ torch::Tensor TemporalAggregatorImpl::forward(const torch::Tensor& frames) {
               cfg_.dim, "], got ", frames.sizes());
   const int64_t F = frames.size(0), agg = cfg_.aggregation;
   TORCH_CHECK(F > 0, "temporal aggregator: no frames");
-  const int64_t full = F / agg, rest = F % agg;
   const auto x = frames.to(latents.scalar_type());
+  // One window at a time: a window's K/V already spans agg x S tokens (200k for 32 frames of 4 tiles), and
+  // batching windows only multiplies the temporaries.
   std::vector<torch::Tensor> out;
-  if (full > 0) out.push_back(resample(x.narrow(0, 0, full * agg).view({full, agg, x.size(1), x.size(2)})));
-  if (rest > 0) out.push_back(resample(x.narrow(0, full * agg, rest).unsqueeze(0)));
+  for (int64_t f0 = 0; f0 < F; f0 += agg) out.push_back(resample(x.narrow(0, f0, std::min(agg, F - f0)).unsqueeze(0)));
   return out.size() == 1 ? out[0] : torch::cat(out, 0);
 }
 

@@ -53,7 +53,7 @@ class PerceiverAttentionImpl : public torch::nn::Module {
   LayerNorm norm_media{nullptr}, norm_latents{nullptr};
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, head_dim;
-  int64_t max_score_bytes = int64_t{256} << 20;  // attention scores are computed in query chunks of this size
+  int64_t max_score_bytes = int64_t{16} << 20;  // attention scores are computed per head in query blocks this size
 };
 TORCH_MODULE(PerceiverAttention);
 

@@ -110,7 +110,8 @@ struct VideoBenchParams {
                                    // encoder and matching video adapter (tiny, paper-8b, paper-70b) are timed
   torch::Dtype dtype = torch::kBFloat16;
   int tiles = 4;                   // tiles per frame
-  int encode_frames = 2;           // frames timed through the vision encoder (the per-frame figure)
+  int encode_frames = 2;           // frames timed through the vision encoder (the per-frame figure); 0: not timed
+                                   // (the aggregator then gets random states)
   int threads = 0;
   uint64_t seed = 42;
 };
@@ -132,7 +133,7 @@ struct VideoBenchResult {
   std::vector<Sampling> sampling;                // exact, keyframe, auto
   std::string model, dtype;                      // empty without a preset
   int64_t tokens_per_frame = 0, groups = 0, latents = 0;
-  double encoder_ms_per_frame = 0;               // vision encoder + projector, one frame of `tiles` tiles
+  double encoder_ms_per_frame = 0;               // vision encoder + projector, one frame (0: not timed)
   double aggregator_ms = 0, aggregator_gflop = 0, aggregator_gflops = 0;
 };
 

@@ -81,33 +81,42 @@ VideoBenchResult run_video_bench(const VideoBenchParams& p) {
   const auto& vc = cfg.vision;
   const int64_t T = vc.max_num_tiles, S = vc.image_size;
   if (p.tiles < 1 || p.tiles > T) throw Error(ErrorKind::Usage, "--tiles must be in 1.." + std::to_string(T));
-  MllamaVisionModel vision(vc, p.dtype);
-  Linear projector(vc.vision_output_dim, cfg.text.hidden_size, true, p.dtype);
+  MllamaVisionModel vision{nullptr};
+  Linear projector{nullptr};
+  if (p.encode_frames > 0) {
+    vision = MllamaVisionModel(vc, p.dtype);
+    projector = Linear(vc.vision_output_dim, cfg.text.hidden_size, true, p.dtype);
+    init_random_mllama_weights(*vision, p.seed);
+    init_random_mllama_weights(*projector, p.seed + 1);
+  }
   TemporalAggregator aggregator(vcfg.aggregator, p.dtype);
-  init_random_mllama_weights(*vision, p.seed);
-  init_random_mllama_weights(*projector, p.seed + 1);
   init_random_mllama_weights(*aggregator, p.seed + 2);
   int64_t ar_id = 0;
   for (size_t i = 0; i < vc.supported_aspect_ratios.size() && ar_id == 0; ++i)
     if (vc.supported_aspect_ratios[i][0] * vc.supported_aspect_ratios[i][1] == p.tiles) ar_id = i + 1;
   if (ar_id == 0) throw Error(ErrorKind::Usage, "--tiles " + std::to_string(p.tiles) + ": no supported aspect ratio");
-  const int64_t n_enc = std::max(1, p.encode_frames);
-  auto gen = at::detail::createCPUGenerator(p.seed);
-  auto pixels = torch::zeros({1, n_enc, T, vc.num_channels, S, S});
-  pixels.narrow(2, 0, p.tiles).normal_(0, 1, gen);
-  auto ar_ids = torch::full({1, n_enc}, ar_id, torch::kInt64);
-  auto ar_mask = torch::zeros({1, n_enc, T}, torch::kInt64);
-  ar_mask.narrow(2, 0, p.tiles).fill_(1);
-  std::cerr << "bench: vision encoder on " << n_enc << " frames of " << p.tiles << " tiles\n";
-  t0 = std::chrono::steady_clock::now();
-  auto out = projector(vision->forward(pixels, ar_ids, ar_mask).narrow(2, 0, p.tiles));
-  r.encoder_ms_per_frame = seconds_since(t0) * 1e3 / n_enc;
-
   r.tokens_per_frame = p.tiles * vc.num_patches();
   r.latents = vcfg.aggregator.num_latents;
   r.groups = vcfg.aggregator.n_groups(p.frames);
-  // The aggregator's input: `frames` frames, each a copy of an encoded one (values do not change the cost).
-  auto frames = out.reshape({n_enc, r.tokens_per_frame, -1}).narrow(0, 0, 1).expand({p.frames, -1, -1}).contiguous();
+  const int64_t D = cfg.text.hidden_size;
+  auto gen = at::detail::createCPUGenerator(p.seed);
+  // The aggregator's input: `frames` encoded frames (an encoded one repeated; values do not change the cost), or
+  // random states when the encoder is not timed.
+  torch::Tensor frame_states = torch::empty({1, r.tokens_per_frame, D}).normal_(0, 1, gen).to(p.dtype);
+  if (p.encode_frames > 0) {
+    const int64_t n_enc = p.encode_frames;
+    auto pixels = torch::zeros({1, n_enc, T, vc.num_channels, S, S});
+    pixels.narrow(2, 0, p.tiles).normal_(0, 1, gen);
+    auto ar_ids = torch::full({1, n_enc}, ar_id, torch::kInt64);
+    auto ar_mask = torch::zeros({1, n_enc, T}, torch::kInt64);
+    ar_mask.narrow(2, 0, p.tiles).fill_(1);
+    std::cerr << "bench: vision encoder on " << n_enc << " frames of " << p.tiles << " tiles\n";
+    t0 = std::chrono::steady_clock::now();
+    auto out = projector(vision->forward(pixels, ar_ids, ar_mask).narrow(2, 0, p.tiles));
+    r.encoder_ms_per_frame = seconds_since(t0) * 1e3 / n_enc;
+    frame_states = out.reshape({n_enc, r.tokens_per_frame, D}).narrow(0, 0, 1);
+  }
+  auto frames = frame_states.expand({p.frames, -1, -1}).contiguous();
   r.aggregator_gflop = aggregator_flop(vcfg.aggregator, p.frames, r.tokens_per_frame) / 1e9;
   std::cerr << "bench: temporal aggregator on " << p.frames << " frames x " << r.tokens_per_frame << " tokens ("
             << r.aggregator_gflop << " GFLOP)\n";

@@ -105,8 +105,9 @@ int run_bench_video(const CaptionBenchOptions& o) {
                 static_cast<long long>(s.decoded), s.seeks);
   if (!r.model.empty()) {
     std::printf("model:          %s (%s)\n", r.model.c_str(), r.dtype.c_str());
-    std::printf("encoder:        %10.1f ms per frame (%d tiles, %lld tokens)\n", r.encoder_ms_per_frame, p.tiles,
-                static_cast<long long>(r.tokens_per_frame));
+    if (r.encoder_ms_per_frame > 0)
+      std::printf("encoder:        %10.1f ms per frame (%d tiles, %lld tokens)\n", r.encoder_ms_per_frame, p.tiles,
+                  static_cast<long long>(r.tokens_per_frame));
     std::printf("aggregator:     %10.1f ms for %d frames -> %lld effective frames of %lld latents, %.1f GFLOP, "
                 "%.1f GFLOP/s\n",
                 r.aggregator_ms, p.frames, static_cast<long long>(r.groups), static_cast<long long>(r.latents),
@@ -238,7 +239,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   cap->add_option("--video-file", c->v.video_file, "Video to sample (default: make a 1080p H.264 file with ffmpeg)");
   cap->add_option("--minutes", c->v.make_minutes, "Length of the made video")->capture_default_str();
   cap->add_option("--frames", c->v.frames, "Frames sampled (and aggregated)")->capture_default_str();
-  cap->add_option("--encode-frames", c->v.encode_frames, "Frames timed through the vision encoder")->capture_default_str();
+  cap->add_option("--encode-frames", c->v.encode_frames, "Frames timed through the vision encoder (0: skip)")->capture_default_str();
   cap->callback([c, &action] { action = [c] { return run_bench_caption(*c); }; });
 
   auto tr = std::make_shared<TranscribeBenchOptions>();

@@ -144,7 +144,7 @@ int run_caption(const CaptionOptions& o) {
   limits.max_pixels = o.max_pixels;
   media::VideoLimits video_limits;
   video_limits.max_seconds = o.max_seconds;
-  video_limits.max_pixels = std::max(video_limits.max_pixels, o.max_pixels);
+  video_limits.max_pixels = o.max_pixels;
   media::VideoSampling sampling;
   sampling.seek = parse_seek(o.seek);
   sampling.n_frames = o.frames > 0 ? o.frames : model->video_adapter ? static_cast<int>(model->video_adapter->config().frames) : 64;
@@ -218,7 +218,7 @@ void add_caption_command(CLI::App& app, Action& action) {
   sub->add_option("--max-seconds", o->max_seconds, "Refuse videos longer than this")->capture_default_str();
   sub->add_flag("--raw", o->raw, "Base-model format <|begin_of_text|><|image|>PROMPT instead of the chat template");
   add_generation_options(sub, o->gen);
-  sub->add_option("--max-pixels", o->max_pixels, "Refuse images with more pixels than this")->capture_default_str();
+  sub->add_option("--max-pixels", o->max_pixels, "Refuse images (and video frames) with more pixels than this")->capture_default_str();
   sub->add_flag("--json", o->json, "Print one JSON object per input (file, text, prompt_ids, tokens, timings; "
                                    "for videos the sampled frame times)");
   sub->add_option("-t,--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();

@@ -33,14 +33,15 @@ struct SwsFreer {
   void operator()(SwsContext* s) const { sws_freeContext(s); }
 };
 
-bool full_range(const AVFrame& f) {
-  switch (f.format) {
-    case AV_PIX_FMT_YUVJ420P:
-    case AV_PIX_FMT_YUVJ422P:
-    case AV_PIX_FMT_YUVJ444P:
-    case AV_PIX_FMT_YUVJ440P:
-    case AV_PIX_FMT_YUVJ411P: return true;
-    default: return f.color_range == AVCOL_RANGE_JPEG;
+// libswscale's deprecated full-range "J" formats, as the plain YUV format plus a full-range flag.
+AVPixelFormat without_j(AVPixelFormat f, bool& full) {
+  switch (f) {
+    case AV_PIX_FMT_YUVJ420P: full = true; return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P: full = true; return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P: full = true; return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P: full = true; return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P: full = true; return AV_PIX_FMT_YUV411P;
+    default: return f;
   }
 }
 
@@ -79,20 +80,22 @@ Image to_rgb(int width, int height, int channels, const char* order, const uint8
 Image frame_to_rgb(const AVFrame& frame, const std::string& name, const char* what) {
   const int w = frame.width, h = frame.height;
   if (w <= 0 || h <= 0) fail_input(name, what, "FFmpeg decoded an empty frame");
-  const auto src_fmt = static_cast<AVPixelFormat>(frame.format);
+  bool full = frame.color_range == AVCOL_RANGE_JPEG;
+  const auto src_fmt = without_j(static_cast<AVPixelFormat>(frame.format), full);
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(src_fmt);
   if (!desc) fail_input(name, what, "FFmpeg decoded a frame without a pixel format");
   const bool alpha = (desc->flags & (AV_PIX_FMT_FLAG_ALPHA | AV_PIX_FMT_FLAG_PAL)) != 0;
   const int channels = alpha ? 4 : 3;
   std::unique_ptr<SwsContext, SwsFreer> sws(
       sws_getContext(w, h, src_fmt, w, h, alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24,
-                     SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr));
+                     SWS_BICUBIC, nullptr, nullptr, nullptr));  // the ffmpeg CLI's default; exact chroma
+                                                                 // interpolation (FULL_CHR_H_INT) costs 15x more
   if (!sws)
     fail_input(name, what, std::string("FFmpeg cannot convert pixel format ") + desc->name + " to RGB");
   if (!(desc->flags & AV_PIX_FMT_FLAG_RGB) && desc->nb_components >= 3) {
     // YUV: the frame's matrix (sws_getCoefficients takes AVColorSpace values; unspecified gives BT.601).
     const int* coefs = sws_getCoefficients(frame.colorspace);
-    sws_setColorspaceDetails(sws.get(), coefs, full_range(frame) ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
+    sws_setColorspaceDetails(sws.get(), coefs, full ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
                              1 << 16, 1 << 16);
   }
   const size_t stride = static_cast<size_t>(w) * channels;

@@ -17,8 +17,8 @@ namespace llama_mm::media::detail {
 // Interleaved 8-bit pixels with `channels` samples in `order` (e.g. "BGRA", "RGBA", "G", "BGR") to RGB.
 Image to_rgb(int width, int height, int channels, const char* order, const uint8_t* data, size_t row_stride);
 
-// A decoded FFmpeg video frame (any pixel format) to RGB: libswscale at the same size, with the frame's
-// colour space and range (BT.601 when unspecified); formats with alpha or a palette go through RGBA and
+// A decoded FFmpeg video frame (any pixel format) to RGB: libswscale at the same size (bicubic chroma, as the
+// ffmpeg CLI converts), with the frame's colour space and range (BT.601 when unspecified); formats with alpha or a palette go through RGBA and
 // are composited over white. Failures are InputDecode errors naming `name`.
 Image frame_to_rgb(const AVFrame& frame, const std::string& name, const char* what);
 

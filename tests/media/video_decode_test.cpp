@@ -163,7 +163,7 @@ TEST_F(VideoDecodeTest, VariableFrameRateIsSampledUniformlyInTime) {
   ASSERT_EQ(pts.size(), 100u);
   EXPECT_NEAR(pts[20] - pts[19], 0.04, 1e-3);
   EXPECT_NEAR(pts[99] - pts[98], 0.2, 1e-3);
-  for (int n : {8, 32}) {
+  for (int n : {8, 32, 64}) {
     SCOPED_TRACE("n=" + std::to_string(n));
     auto v = sample_video_file(clip("vfr.mp4").string(), {n, SeekMode::Exact});
     const double d = v.info.duration_s;
@@ -181,6 +181,8 @@ TEST_F(VideoDecodeTest, VariableFrameRateIsSampledUniformlyInTime) {
   }
 }
 
+int v_rotation(const fs::path& p) { return probe_video_file(p.string()).rotation; }
+
 TEST_F(VideoDecodeTest, RotationMetadataIsAppliedAsTheFfmpegCliDoes) {
   std::vector<int> rotations;
   for (int tag : {90, 180, 270}) {
@@ -188,6 +190,9 @@ TEST_F(VideoDecodeTest, RotationMetadataIsAppliedAsTheFfmpegCliDoes) {
     const auto name = "rot" + std::to_string(tag) + ".mp4";
     test::run_ffmpeg("-i '" + clip("cfr.mp4").string() + "' -c copy -metadata:s:v:0 rotate=" + std::to_string(tag) +
                      " '" + clip(name).string() + "'");
+    for (int n : {32, 64})
+      EXPECT_EQ(counters(sample_video_file(clip(name).string(), {n, SeekMode::Exact}), v_rotation(clip(name))),
+                expected_cfr(100, n));
     auto v = sample_video_file(clip(name).string(), {8, SeekMode::Exact});
     const int r = v.info.rotation;
     rotations.push_back(r);
