@@ -17,6 +17,7 @@ void add_init_model_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
 void add_caption_command(CLI::App& app, Action& action);
 void add_transcribe_command(CLI::App& app, Action& action);
+void add_train_command(CLI::App& app, Action& action);
 
 }  // namespace llama_mm::cli
 
