@@ -4,6 +4,7 @@
 //   llama-mm caption -m DIR a.jpg b.png            one caption per image
 //   llama-mm caption -m DIR --image a.jpg --image b.jpg --together -p "What differs?"   one answer about all
 //   llama-mm caption -m DIR --adapter video.safetensors clip.mp4 --frames 32 --json    a video (content-sniffed)
+//   llama-mm caption -m DIR --adapter run/adapters/image.safetensors photo.jpg          trained image parts
 // A file that cannot be read or decoded is reported on stderr (and as {"file","error"} with --json) without
 // stopping the others; the exit code is then 4 (InputDecode).
 #include "adapters/adapters.h"
@@ -25,8 +26,9 @@ namespace llama_mm::cli {
 namespace {
 
 struct CaptionOptions {
-  std::string model_dir, dtype, adapter;
-  std::string prompt;  // default per input: kImagePrompt or kVideoPrompt
+  std::string model_dir, dtype;
+  std::vector<std::string> adapters;  // image and/or video adapter files
+  std::string prompt;  // default per input: kDefaultImagePrompt or kDefaultVideoPrompt
   std::vector<std::string> files, images;  // positional, --image
   bool together = false, json = false, raw = false;
   int threads = 0;
@@ -40,30 +42,6 @@ struct CaptionOptions {
     return g;
   }();
 };
-
-// The image processor of the checkpoint (preprocessor_config.json), checked against the vision encoder.
-media::MllamaImageProcessor load_processor(const std::string& dir, const MllamaConfig& cfg) {
-  namespace fs = std::filesystem;
-  const auto path = fs::path(dir) / "preprocessor_config.json";
-  media::MllamaImageProcessorConfig pc;
-  if (fs::exists(path)) {
-    pc = media::MllamaImageProcessorConfig::from_file(path.string());
-  } else {
-    pc = media::MllamaImageProcessorConfig::llama_3_2_vision();
-    pc.size = {cfg.vision.image_size, cfg.vision.image_size};
-    pc.max_image_tiles = cfg.vision.max_num_tiles;
-    std::cerr << "caption: " << path.string() << " not found; using the Llama 3.2 Vision preprocessing\n";
-  }
-  if (pc.tile_size() != cfg.vision.image_size || pc.max_image_tiles != cfg.vision.max_num_tiles)
-    throw Error(ErrorKind::Config, path.string() + ": tile size " + std::to_string(pc.tile_size()) + " x " +
-                                       std::to_string(pc.max_image_tiles) + " tiles does not match the vision encoder (" +
-                                       std::to_string(cfg.vision.image_size) + " x " +
-                                       std::to_string(cfg.vision.max_num_tiles) + ")");
-  return media::MllamaImageProcessor(pc);
-}
-
-constexpr const char* kImagePrompt = "Describe this image in one sentence.";
-constexpr const char* kVideoPrompt = "Describe this video in one sentence.";
 
 // `video_token` >= 0: one video in place of the (single) image, marked by that id.
 std::vector<int32_t> build_prompt(const Tokenizer& tok, const MllamaConfig& cfg, const std::string& text, int n_images,
@@ -91,28 +69,6 @@ media::SeekMode parse_seek(const std::string& s) {
   throw Error(ErrorKind::Usage, "caption: --seek must be auto, exact or keyframe (got '" + s + "')");
 }
 
-// Samples and preprocesses a video's frames (one frame in memory at a time before preprocessing); frames of
-// another size than the first (a mid-stream resolution change) are resized to it first.
-MllamaImageBatch video_frames(const media::MllamaImageProcessor& processor, const std::string& path,
-                              const media::VideoSampling& sampling, const media::VideoLimits& limits,
-                              nlohmann::json& info) {
-  std::vector<media::ProcessedImage> processed;
-  std::vector<double> times;
-  int width = 0, height = 0;
-  auto v = media::sample_video_file(path, sampling, limits, [&](media::VideoFrame&& f) {
-    if (processed.empty()) width = f.image.width, height = f.image.height;
-    if (f.image.width != width || f.image.height != height) f.image = media::resize_bilinear_pil(f.image, height, width);
-    processed.push_back(processor.preprocess(f.image));
-    times.push_back(f.time_s);
-  });
-  info = {{"duration_s", v.info.duration_s}, {"width", v.info.width},       {"height", v.info.height},
-          {"rotation", v.info.rotation},     {"codec", v.info.codec},        {"frame_rate", v.info.frame_rate},
-          {"seek", v.seek == media::SeekMode::KeyFrame ? "keyframe" : "exact"}, {"frame_times_s", times}};
-  std::cerr << "caption: " << path << ": " << processed.size() << " frames of " << v.info.duration_s << " s ("
-            << v.frames_decoded << " decoded, " << v.seeks << " seeks)\n";
-  return processor.pack({processed});
-}
-
 int run_caption(const CaptionOptions& o) {
   const int threads = configure_threads(o.threads);
   auto t0 = std::chrono::steady_clock::now();
@@ -124,10 +80,14 @@ int run_caption(const CaptionOptions& o) {
   if (tok.token_id("<|image|>") != std::optional<int32_t>(static_cast<int32_t>(cfg.image_token_index)))
     throw Error(ErrorKind::ModelLoad, o.model_dir + ": the tokenizer's <|image|> is not the model's image_token_index " +
                                           std::to_string(cfg.image_token_index));
-  auto processor = load_processor(o.model_dir, cfg);
-  if (!o.adapter.empty())
-    model->attach_video_adapter(load_video_adapter(o.adapter, BaseModelInfo::of(cfg.text, tok), cfg, model->dtype()),
-                                o.adapter);
+  auto processor = load_image_processor(o.model_dir, cfg);
+  for (const auto& path : o.adapters) {
+    const auto base = BaseModelInfo::of(cfg.text, tok);
+    const std::string modality = read_adapter_file(path).header.modality;
+    if (modality == "image") load_image_adapter(*model, path, base);
+    else if (modality == "video") model->attach_video_adapter(load_video_adapter(path, base, cfg, model->dtype()), path);
+    else throw Error(ErrorKind::ModelLoad, path + ": a " + modality + " adapter; caption takes image and video adapters");
+  }
   std::cerr << "caption: loaded " << o.model_dir << " (" << dtype_name(model->dtype()) << ") in "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s, " << threads
             << " threads\n";
@@ -162,9 +122,14 @@ int run_caption(const CaptionOptions& o) {
         if (!model->video_adapter)
           throw Error(ErrorKind::Usage, "caption: " + group[0] + " is a video: give a video adapter with --adapter");
         nlohmann::json info;
-        videos.push_back(video_frames(processor, group[0], sampling, video_limits, info));
+        videos.push_back(sample_video_frames(processor, group[0], sampling, video_limits, &info));
+        std::cerr << "caption: " << group[0] << ": " << info["frame_times_s"].size() << " frames of "
+                  << info["duration_s"] << " s (" << info["frames_decoded"] << " decoded, " << info["seeks"]
+                  << " seeks)\n";
+        info.erase("frames_decoded");
+        info.erase("seeks");
         j["video"] = info;
-        prompt = build_prompt(tok, cfg, o.prompt.empty() ? kVideoPrompt : o.prompt, 1, o.raw,
+        prompt = build_prompt(tok, cfg, o.prompt.empty() ? kDefaultVideoPrompt : o.prompt, 1, o.raw,
                               model->video_adapter->config().video_token_index);
       } else {
         for (const auto& f : group) {
@@ -172,7 +137,7 @@ int run_caption(const CaptionOptions& o) {
             throw Error(ErrorKind::Usage, "caption: " + f + " is a video; --together takes images only");
           processed.push_back(processor.preprocess(media::load_image_file(f, limits)));
         }
-        prompt = build_prompt(tok, cfg, o.prompt.empty() ? kImagePrompt : o.prompt, static_cast<int>(group.size()), o.raw);
+        prompt = build_prompt(tok, cfg, o.prompt.empty() ? kDefaultImagePrompt : o.prompt, static_cast<int>(group.size()), o.raw);
       }
       auto batch = processed.empty() ? MllamaImageBatch{} : processor.pack({processed});
       if (!o.json && groups.size() > 1) std::cout << "# " << name << "\n" << std::flush;
@@ -208,9 +173,11 @@ void add_caption_command(CLI::App& app, Action& action) {
   sub->add_option("--image", o->images, "Image file (repeatable; with --together, all in one prompt)");
   sub->add_flag("--together", o->together, "One answer about all the images instead of one per image");
   sub->add_option("-p,--prompt", o->prompt,
-                  std::string("Instruction placed after the media (default: \"") + kImagePrompt + "\" or \"" +
-                      kVideoPrompt + "\")");
-  sub->add_option("--adapter", o->adapter, "Video adapter file (init-model --arch video-adapter, or trained)");
+                  std::string("Instruction placed after the media (default: \"") + kDefaultImagePrompt + "\" or \"" +
+                      kDefaultVideoPrompt + "\")");
+  sub->add_option("--adapter", o->adapters,
+                  "Image or video adapter file (llama-mm train, init-model --arch video-adapter); repeatable")
+      ->allow_extra_args(false);
   sub->add_option("--frames", o->frames, "Frames sampled uniformly from a video (default: the adapter's, 64 for paper presets)")
       ->check(CLI::Range(1, media::VideoLimits{}.max_frames));
   sub->add_option("--seek", o->seek, "Video frame seeking: auto, exact (the frame at each time), keyframe (fastest)")

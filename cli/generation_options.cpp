@@ -61,21 +61,4 @@ std::string timings_line(const GenerateTimings& t, const std::string& stop_reaso
   return o.str();
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const auto tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << content;
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw Error(ErrorKind::Runtime, path + ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(ErrorKind::Runtime, path + ": could not rename " + tmp + " into place");
-  }
-}
-
 }  // namespace llama_mm::cli

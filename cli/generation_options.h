@@ -19,8 +19,6 @@ void print_json_line(const nlohmann::json& j);
 // Streams generated text to stdout as it becomes final.
 TextCallback stdout_stream();
 
-// Writes `content` to `path` atomically (temp file in the same directory, rename); Runtime error naming it.
-void write_file_atomic(const std::string& path, const std::string& content);
 
 // One line of timings for stderr ("prompt 12 tokens in 3 ms (...); generated ...").
 std::string timings_line(const GenerateTimings& t, const std::string& stop_reason);

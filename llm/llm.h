@@ -14,6 +14,7 @@
 // concurrent generation needs its own KVCache (generate() makes one per call).
 #pragma once
 
+#include "llm/atomic_file.h"
 #include "llm/chat_format.h"
 #include "llm/config_json.h"
 #include "llm/error.h"

@@ -12,6 +12,8 @@
 //   kernels may assume naturally aligned elements.
 #include "llm/safetensors.h"
 
+#include "llm/atomic_file.h"
+
 #include "llm/error.h"
 
 #include <fcntl.h>
@@ -427,15 +429,11 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
     write_fail(path, e.what());
   }
 
-  // Make the rename itself durable. Some filesystems refuse fsync on a directory (EINVAL); the data is safe there.
-  std::string dir = fs::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) write_fail(path, "cannot open directory " + dir + " to fsync it: " + errno_str());
-  const int rc = ::fsync(dfd);
-  const int err = errno;
-  ::close(dfd);
-  if (rc != 0 && err != EINVAL) write_fail(path, "fsync of directory " + dir + " failed: " + std::strerror(err));
+  try {
+    sync_directory(fs::path(path).parent_path().string());  // make the rename itself durable
+  } catch (const Error& e) {
+    write_fail(path, e.what());
+  }
 }
 
 }  // namespace llama_mm

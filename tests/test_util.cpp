@@ -33,11 +33,11 @@ static std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-CommandResult run_cli(const std::string& args, const std::string& stdin_text) {
+CommandResult run_cli(const std::string& args, const std::string& stdin_text, const std::string& env) {
   TempDir dir("llama_mm_cli");
   const fs::path in = dir / "stdin", out = dir / "stdout", err = dir / "stderr";
   std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd = std::string("'") + LLAMA_MM_CLI_PATH + "' " + args + " <'" + in.string() + "' >'" +
+  const std::string cmd = (env.empty() ? "" : env + " ") + "'" + LLAMA_MM_CLI_PATH + "' " + args + " <'" + in.string() + "' >'" +
                           out.string() + "' 2>'" + err.string() + "'";
   const int status = std::system(cmd.c_str());
   CommandResult r;

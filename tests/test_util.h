@@ -37,8 +37,8 @@ struct CommandResult {
   std::string err;  // stderr
 };
 // Runs the llama-mm binary with the given argument string (shell-quoted by the caller),
-// optionally feeding `stdin_text`.
-CommandResult run_cli(const std::string& args, const std::string& stdin_text = "");
+// optionally feeding `stdin_text`, with `env` ("NAME=value ...", shell-quoted) added to its environment.
+CommandResult run_cli(const std::string& args, const std::string& stdin_text = "", const std::string& env = "");
 
 // Runs the ffmpeg CLI (scripts/setup.sh installs it) as `ffmpeg -v error -nostdin -y ARGS`; throws
 // std::runtime_error with its stderr when it fails or is missing.

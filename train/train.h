@@ -1,5 +1,15 @@
-// train/train.h: the public surface of train/ (issue 6): `llama-mm train CONFIG.yaml`. So far the strict
-// YAML config (train_config.h); the data loaders, objectives and the training loop come next.
+// train/train.h: the public surface of train/ (issue 6): adapter training with the LLM frozen.
+//   auto cfg = llama_mm::train::load_train_config("run.yaml", {"stages.0.steps=10"});
+//   llama_mm::train::validate_train_config(cfg, "run.yaml");
+//   auto result = llama_mm::train::run_training(cfg, {});
 #pragma once
 
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+#include "train/data_loader.h"
+#include "train/dataset.h"
+#include "train/example_builder.h"
+#include "train/metrics_log.h"
+#include "train/run_model.h"
 #include "train/train_config.h"
+#include "train/trainer.h"

@@ -1,0 +1,192 @@
+// Tests train/trainer end to end on a random tiny Llama 3.2 Vision: a 4-image caption set is learned (greedy
+// captions reproduce it), resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
+// previous one loadable, bad samples are skipped and counted, and config problems exit 5.
+#include "adapters/adapters.h"
+#include "llm/llm.h"
+#include "test_util.h"
+#include "train/train.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace llama_mm::train {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_cli;
+
+const std::vector<std::pair<std::string, std::string>> kCaptions = {
+    {"exif6_120x160.jpg", "a red cat"}, {"cmyk_48x64.jpg", "blue sky"},
+    {"progressive_60x80.jpg", "two dogs"}, {"small_40x30.bmp", "green hill"}};
+
+class Trainer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("trainer_test");
+    auto r = run_cli("init-model --arch mllama --preset tiny --seed 3 -o '" + base() + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::ofstream m(*dir_ / "captions.jsonl");
+    for (const auto& [file, text] : kCaptions) {
+      fs::copy_file(test::fixture("images/" + file), *dir_ / file);
+      m << nlohmann::json{{"image", file}, {"text", text}}.dump() << "\n";
+    }
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string base() { return (*dir_ / "base").string(); }
+
+  // A one-stage caption config in its own folder; returns its path.
+  static std::string write_config(const std::string& name, const std::string& stage_extra,
+                                  const std::string& manifest = "") {
+    const fs::path d = *dir_ / name;
+    fs::create_directories(d);
+    std::ofstream(d / "run.yaml") << "base: " << base() << "\noutput_dir: " << (d / "out").string()
+                                  << "\nseed: 1\nstages:\n  - name: captions\n    data: {format: jsonl, path: "
+                                  << (manifest.empty() ? (*dir_ / "captions.jsonl").string() : manifest)
+                                  << "}\n    train: [vision_encoder, image_cross_attention]\n" << stage_extra;
+    return (d / "run.yaml").string();
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* Trainer::dir_ = nullptr;
+
+std::map<std::string, torch::Tensor> tensors_of(const std::string& path) {
+  std::map<std::string, torch::Tensor> out;
+  SafetensorsFile f(path);
+  for (const auto& n : f.names()) out[n] = f.get(n).clone();
+  return out;
+}
+
+TEST_F(Trainer, OverfitsFourImageCaptionsAndCaptionReproducesThem) {
+  const auto cfg = write_config("overfit",
+                                "    optimizer: {lr: 1.0e-2, weight_decay: 0.0}\n    schedule: {warmup_steps: 5}\n"
+                                "    steps: 120\n    batch_size: 4\n");
+  auto r = run_cli("train '" + cfg + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path out = fs::path(cfg).parent_path() / "out";
+  auto rows = read_metrics(out.string());
+  ASSERT_EQ(rows.size(), 120u);
+  EXPECT_GT(rows.front()["loss"].get<double>(), 2.0);  // random adapters: about ln(vocab) at first
+  EXPECT_LT(rows.back()["loss"].get<double>(), 0.4);   // a random frozen LLM keeps some mass elsewhere
+  EXPECT_EQ(rows.back()["bad_samples"], 0);
+  const auto summary = test::json_lines(r.out);
+  ASSERT_EQ(summary.size(), 1u);
+  EXPECT_EQ(summary[0]["adapters"][0], (out / "adapters/image.safetensors").string());
+  // The trained image parts, loaded over the untouched base, caption each image with its target.
+  for (const auto& [file, text] : kCaptions) {
+    auto c = run_cli("caption -m '" + base() + "' --adapter '" + (out / "adapters/image.safetensors").string() + "' '" +
+                     (*dir_ / file).string() + "' --temp 0 -n 16");
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_EQ(c.out, text + "\n") << file;
+  }
+  // The base alone does not.
+  auto c = run_cli("caption -m '" + base() + "' '" + (*dir_ / kCaptions[0].first).string() + "' --temp 0 -n 16");
+  EXPECT_NE(c.out, kCaptions[0].second + "\n");
+}
+
+TEST_F(Trainer, ResumingGivesExactlyTheUninterruptedRun) {
+  // 2 per micro-batch, 2 micro-batches, 4 samples: every step crosses into a new epoch's shuffle.
+  const std::string stage = "    optimizer: {lr: 5.0e-3}\n    schedule: {warmup_steps: 3}\n    steps: 8\n"
+                            "    batch_size: 2\n    grad_accum: 2\n    checkpoint_every: 4\n";
+  const auto whole = write_config("whole", stage), parts = write_config("parts", stage);
+  ASSERT_EQ(run_cli("train '" + whole + "'").exit_code, 0);
+  auto first = run_cli("train '" + parts + "' --max-steps 5");
+  EXPECT_EQ(first.exit_code, 130) << first.err;
+  EXPECT_NE(first.err.find("--resume"), std::string::npos);
+  // Without --resume a run with checkpoints is refused (nothing is overwritten).
+  EXPECT_EQ(run_cli("train '" + parts + "'").exit_code, 2);
+  auto second = run_cli("train '" + parts + "' --resume");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("step 5/8"), std::string::npos) << second.err;
+
+  const fs::path a = fs::path(whole).parent_path() / "out", b = fs::path(parts).parent_path() / "out";
+  auto ta = tensors_of((a / "adapters/image.safetensors").string()), tb = tensors_of((b / "adapters/image.safetensors").string());
+  ASSERT_EQ(ta.size(), tb.size());
+  for (const auto& [name, t] : ta) EXPECT_TRUE(torch::equal(t, tb.at(name))) << name;
+  auto ra = read_metrics(a.string()), rb = read_metrics(b.string());
+  ASSERT_EQ(ra.size(), 8u);
+  ASSERT_EQ(rb.size(), 8u);  // the rows of the first run's steps are kept once
+  for (size_t i = 0; i < ra.size(); ++i) {
+    EXPECT_EQ(ra[i]["step"], rb[i]["step"]);
+    EXPECT_EQ(ra[i]["loss"].get<double>(), rb[i]["loss"].get<double>()) << i;
+  }
+  // checkpoint_every 4 and keep_checkpoints 3: steps 4, 5 (the stop) and 8 remain.
+  EXPECT_TRUE(fs::exists(b / "checkpoints/stage01-step00000005/state.json"));
+  EXPECT_EQ(read_checkpoint_state((b / "checkpoints/stage01-step00000008").string()).step, 8);
+}
+
+TEST_F(Trainer, TheLlmIsFrozenAndOnlyTheDeclaredPartsLearn) {
+  auto cfg = load_train_config(write_config("frozen", "    steps: 1\n"));
+  RunModel model(cfg);
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& [name, p] : model.llm_parameters()) before[name] = p.detach().clone();
+  auto vision_before = model.parameters(Part::VisionEncoder)[0].second.detach().clone();
+  model.set_trainable({Part::ImageCrossAttention});
+  NamedParams params = model.parameters(Part::ImageCrossAttention);
+  ExampleBuilder builder(model.tokenizer(), model.builder_options());
+  std::vector<Example> batch;
+  for (const auto& s : read_dataset(cfg.stages[0].data)) batch.push_back(builder.build(s));
+  int64_t n = 0;
+  model.loss_sum(batch, n).backward();
+  EXPECT_GT(n, 30);
+  for (const auto& [name, p] : model.llm_parameters()) {
+    EXPECT_FALSE(p.requires_grad()) << name;
+    EXPECT_FALSE(p.grad().defined()) << name;
+  }
+  for (const auto& [name, p] : model.parameters(Part::VisionEncoder)) EXPECT_FALSE(p.grad().defined()) << name;
+  int64_t with_grad = 0;
+  for (const auto& [name, p] : params) with_grad += p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
+  EXPECT_EQ(with_grad, static_cast<int64_t>(params.size()));
+  AdamW opt(params, {});
+  opt.step(1e-2);
+  for (const auto& [name, p] : model.llm_parameters()) EXPECT_TRUE(torch::equal(p, before.at(name))) << name;
+  EXPECT_TRUE(torch::equal(model.parameters(Part::VisionEncoder)[0].second, vision_before));
+}
+
+TEST_F(Trainer, KillDuringACheckpointLeavesThePreviousOneLoadable) {
+  const auto cfg = write_config("kill", "    steps: 6\n    batch_size: 2\n    checkpoint_every: 2\n");
+  auto r = run_cli("train '" + cfg + "'", "", "LLAMA_MM_TEST_KILL_IN_CHECKPOINT=2");
+  EXPECT_EQ(r.exit_code, 128 + 9) << r.err;
+  const auto out = (fs::path(cfg).parent_path() / "out").string();
+  auto latest = latest_checkpoint(out);
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(fs::path(*latest).filename(), "stage01-step00000002");
+  EXPECT_EQ(read_checkpoint_state(*latest).step, 2);
+  EXPECT_FALSE(read_checkpoint_tensors(*latest).params.empty());
+  auto resumed = run_cli("train '" + cfg + "' --resume");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(read_metrics(out).size(), 6u);
+}
+
+TEST_F(Trainer, BadSamplesAreSkippedAndCountedUpToTheLimit) {
+  const fs::path m = *dir_ / "with_bad.jsonl";
+  {
+    std::ofstream f(m);
+    for (const auto& [file, text] : kCaptions) f << nlohmann::json{{"image", file}, {"text", text}}.dump() << "\n";
+    f << R"({"image": "missing.jpg", "text": "gone"})" << "\n";
+    std::ofstream(*dir_ / "corrupt.jpg") << "not a jpeg";
+    f << R"({"image": "corrupt.jpg", "text": "broken"})" << "\n";
+  }
+  auto ok = run_cli("train '" + write_config("bad_ok", "    steps: 3\n    batch_size: 4\n", m.string()) +
+                    "' --set stages.0.data.max_bad_fraction=0.5");
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.err.find("missing.jpg"), std::string::npos);
+  EXPECT_NE(ok.err.find("corrupt.jpg"), std::string::npos);
+  EXPECT_EQ(test::json_lines(ok.out)[0]["bad_samples"], 2);
+  auto stop = run_cli("train '" + write_config("bad_stop", "    steps: 3\n    batch_size: 4\n", m.string()) +
+                      "' --set stages.0.data.max_bad_fraction=0.2");
+  EXPECT_EQ(stop.exit_code, 4) << stop.err;
+  EXPECT_NE(stop.err.find("more than data.max_bad_fraction"), std::string::npos) << stop.err;
+}
+
+TEST_F(Trainer, ConfigProblemsExitFive) {
+  const auto cfg = write_config("config", "    steps: 2\n");
+  for (const char* set : {"stages.0.lr=1", "stages.0.steps=many", "stages.0.data.path=/nonexistent.jsonl",
+                          "stages.0.train=[vision_encoder, llm]", "stages.0.train=[speech_adapter]"}) {
+    auto r = run_cli("train '" + cfg + "' --set '" + std::string(set) + "'");
+    EXPECT_EQ(r.exit_code, 5) << set << ": " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace llama_mm::train

@@ -1,0 +1,303 @@
+// train/run_model.cpp: the frozen base, the run's adapters and the next-token loss (see run_model.h).
+#include "train/run_model.h"
+
+#include "llm/error.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+namespace llama_mm::train {
+
+namespace {
+
+bool is_image_part(Part p) { return p == Part::VisionEncoder || p == Part::ImageCrossAttention; }
+bool is_video_part(Part p) { return p == Part::VideoAggregator || p == Part::VideoCrossAttention; }
+bool is_speech_part(Part p) { return p == Part::SpeechEncoder || p == Part::SpeechAdapter; }
+
+void add(NamedParams& out, const std::string& prefix, torch::nn::Module& m) {
+  for (auto& p : m.named_parameters()) out.emplace_back(prefix + p.key(), p.value());
+}
+
+bool is_statistic(const std::string& name) {
+  return name.size() >= 12 && (name.compare(name.size() - 12, 12, "feature_mean") == 0 ||
+                               (name.size() >= 11 && name.compare(name.size() - 11, 11, "feature_std") == 0));
+}
+
+}  // namespace
+
+RunModel::RunModel(const TrainConfig& cfg) : tok_(Tokenizer::from_file(cfg.base)) {
+  for (const auto& s : cfg.stages)
+    for (Part p : s.train)
+      if (std::find(run_parts_.begin(), run_parts_.end(), p) == run_parts_.end()) run_parts_.push_back(p);
+  if (is_mllama_config(cfg.base)) {
+    mllama = load_mllama(cfg.base, torch::kFloat32);
+    const auto& mc = mllama->config();
+    if (tok_.token_id("<|image|>") != std::optional<int32_t>(static_cast<int32_t>(mc.image_token_index)))
+      throw Error(ErrorKind::ModelLoad, cfg.base + ": the tokenizer's <|image|> is not the model's image_token_index");
+    processor_ = load_image_processor(cfg.base, mc);
+    base_info_ = BaseModelInfo::of(mc.text, tok_);
+  } else {
+    text = load_llama(cfg.base, torch::kFloat32);
+    base_info_ = BaseModelInfo::of(text->config(), tok_);
+  }
+  for (const auto& a : cfg.adapters) {
+    if (a.modality == "video") {
+      if (!mllama) throw Error(ErrorKind::Config, "adapters: a video adapter needs a Llama 3.2 Vision base");
+      VideoAdapter v{nullptr};
+      if (!a.from.empty()) {
+        v = load_video_adapter(a.from, base_info_, mllama->config(), torch::kFloat32);
+      } else {
+        v = VideoAdapter(VideoAdapterConfig::preset(a.preset, mllama->config()), mllama->config().text, torch::kFloat32);
+        init_random_video_adapter(*v, cfg.seed + 101, /*zero_gates=*/true);
+      }
+      mllama->attach_video_adapter(v, a.from.empty() ? "video preset " + a.preset : a.from);
+    } else {
+      if (!a.from.empty()) {
+        speech = load_speech_adapter(a.from, base_info_, torch::kFloat32);
+      } else {
+        std::string preset = a.preset == "paper-8b" || a.preset == "paper-70b" ? "paper" : a.preset;
+        auto sc = SpeechModelConfig::preset(preset, base_info_.hidden_size);
+        sc.tokens = SpeechTokens::choose(tok_);
+        speech = SpeechModel(sc, torch::kFloat32);
+        init_random_speech_weights(*speech, cfg.seed + 202);
+      }
+      speech->config().tokens.check(tok_, a.from.empty() ? "speech preset " + a.preset : a.from);
+    }
+  }
+  for (auto* m : std::initializer_list<torch::nn::Module*>{mllama ? mllama.get() : nullptr, text ? text.get() : nullptr,
+                                                           speech ? speech.get() : nullptr})
+    if (m) m->eval();  // no dropout; BatchNorm keeps its statistics (SFT of a pretrained encoder)
+  if (mllama && mllama->video_adapter) mllama->video_adapter->eval();
+  set_trainable({});
+}
+
+LlamaForCausalLMImpl& RunModel::llm() { return mllama ? *mllama->language_model : *text; }
+
+bool RunModel::has(Part part) const {
+  if (is_image_part(part)) return static_cast<bool>(mllama);
+  if (is_video_part(part)) return mllama && mllama->video_adapter;
+  return static_cast<bool>(speech);
+}
+
+ExampleBuilderOptions RunModel::builder_options() const {
+  ExampleBuilderOptions o;
+  o.max_tokens = mllama ? mllama->config().text.max_position_embeddings : text->config().max_position_embeddings;
+  o.max_tokens = std::min<int64_t>(o.max_tokens, 8192);
+  if (mllama) {
+    o.image_token = mllama->config().image_token_index;
+    o.images = processor_;
+    if (mllama->video_adapter) {
+      o.video_token = mllama->video_adapter->config().video_token_index;
+      o.video_sampling.n_frames = static_cast<int>(mllama->video_adapter->config().frames);
+    }
+  }
+  if (speech) o.speech = speech->config();
+  return o;
+}
+
+NamedParams RunModel::parameters(Part part) {
+  NamedParams out;
+  if (!has(part)) return out;
+  switch (part) {
+    case Part::VisionEncoder: add(out, "image.vision_model.", *mllama->vision_model); break;
+    case Part::ImageCrossAttention:
+      add(out, "image.multi_modal_projector.", *mllama->multi_modal_projector);
+      for (size_t c = 0; c < mllama->cross_layers.size(); ++c)
+        add(out, "image.cross_layers." + std::to_string(c) + ".", *mllama->cross_layers[c]);
+      break;
+    case Part::VideoAggregator: add(out, "video.aggregator.", *mllama->video_adapter->aggregator); break;
+    case Part::VideoCrossAttention:
+      for (size_t v = 0; v < mllama->video_adapter->cross_layers.size(); ++v)
+        add(out, "video.cross_layers." + std::to_string(v) + ".", *mllama->video_adapter->cross_layers[v]);
+      break;
+    case Part::SpeechEncoder:
+      for (auto& p : speech->encoder->named_parameters())
+        if (!is_statistic(p.key())) out.emplace_back("speech.encoder." + p.key(), p.value());
+      break;
+    case Part::SpeechAdapter: add(out, "speech.adapter.", *speech->adapter); break;
+  }
+  return out;
+}
+
+NamedParams RunModel::run_state() {
+  NamedParams out;
+  for (Part p : run_parts_)
+    for (auto& np : parameters(p)) out.push_back(np);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+NamedParams RunModel::llm_parameters() {
+  NamedParams out;
+  add(out, "llm.", llm());
+  return out;
+}
+
+void RunModel::set_trainable(const std::vector<Part>& parts) {
+  for (auto* m : std::initializer_list<torch::nn::Module*>{mllama ? mllama.get() : nullptr, text ? text.get() : nullptr,
+                                                           speech ? speech.get() : nullptr})
+    if (m)
+      for (auto& p : m->parameters()) p.set_requires_grad(false);
+  if (mllama && mllama->video_adapter)
+    for (auto& p : mllama->video_adapter->parameters()) p.set_requires_grad(false);
+  for (Part part : parts) {
+    if (!has(part))
+      throw Error(ErrorKind::Config, "stage trains " + [&] {
+        for (const auto& [name, q] : part_names())
+          if (q == part) return name;
+        return std::string("?");
+      }() + " but the run has no such part (base " + (mllama ? "Llama 3.2 Vision" : "Llama 3 text") + ")");
+    for (auto& [name, p] : parameters(part)) p.set_requires_grad(true);
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> pad_batch(const std::vector<const Example*>& batch, int64_t pad) {
+  int64_t S = 0;
+  for (const auto* e : batch) S = std::max<int64_t>(S, static_cast<int64_t>(e->tokens.size()));
+  const int64_t B = static_cast<int64_t>(batch.size());
+  auto tokens = torch::full({B, S}, pad, torch::kInt64);
+  auto targets = torch::full({B, S}, kIgnoreTarget, torch::kInt64);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& e = *batch[b];
+    const int64_t n = static_cast<int64_t>(e.tokens.size());
+    tokens[b].narrow(0, 0, n).copy_(torch::tensor(e.tokens, torch::kInt64));
+    targets[b].narrow(0, 0, n).copy_(torch::tensor(e.targets, torch::kInt64));
+  }
+  return {tokens, targets};
+}
+
+namespace {
+
+torch::Tensor token_loss_sum(const torch::Tensor& logits, const torch::Tensor& targets, int64_t& n_targets) {
+  n_targets += targets.ne(kIgnoreTarget).sum().item<int64_t>();
+  return torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}).to(logits.device()),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget).reduction(torch::kSum));
+}
+
+std::vector<std::pair<int64_t, int64_t>> spans_of(const Example& e, int64_t token) {
+  return image_token_spans(e.tokens, token);
+}
+
+}  // namespace
+
+torch::Tensor RunModel::image_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {
+  const auto& cfg = mllama->config();
+  std::vector<std::vector<media::ProcessedImage>> images;
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> spans;
+  for (const auto* e : batch) {
+    images.push_back({e->image});
+    spans.push_back(spans_of(*e, cfg.image_token_index));
+  }
+  auto [tokens, targets] = pad_batch(batch, cfg.text.eos_token_ids.empty() ? 0 : cfg.text.eos_token_ids[0]);
+  const auto packed = processor_->pack(images);
+  auto states = mllama->encode_images(packed);
+  auto dense = dense_cross_attention_mask(spans, packed.num_tiles, cfg.vision.max_num_tiles, tokens.size(1));
+  auto ctx = mllama->cross_context(states, dense);
+  ForwardOptions opts;
+  opts.all_logits = true;
+  return token_loss_sum(mllama->forward(tokens, nullptr, &ctx, opts), targets, n_targets);
+}
+
+torch::Tensor RunModel::video_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {
+  const auto& cfg = mllama->config();
+  const int64_t video_token = mllama->video_adapter->config().video_token_index;
+  std::vector<torch::Tensor> effective;  // [G_b, L, D]
+  std::vector<std::vector<int64_t>> groups;
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> spans;
+  int64_t max_groups = 0;
+  for (const auto* e : batch) {
+    effective.push_back(mllama->encode_video(e->video));
+    groups.push_back({effective.back().size(0)});
+    max_groups = std::max(max_groups, effective.back().size(0));
+    spans.push_back(spans_of(*e, video_token));
+  }
+  for (auto& e : effective)  // pad to the longest video's group count; the mask hides the padding
+    if (e.size(0) < max_groups)
+      e = torch::cat({e, torch::zeros({max_groups - e.size(0), e.size(1), e.size(2)}, e.options())});
+  std::vector<torch::Tensor> rows;
+  for (auto& e : effective) rows.push_back(e.reshape({1, -1, e.size(-1)}));
+  auto states = torch::cat(rows, 0);  // [B, G·L, D]
+  auto [tokens, targets] = pad_batch(batch, cfg.text.eos_token_ids.empty() ? 0 : cfg.text.eos_token_ids[0]);
+  auto dense = dense_cross_attention_mask(spans, groups, max_groups, tokens.size(1));
+  CrossAttentionContext ctx;
+  mllama->add_video_context(ctx, states, dense);
+  ForwardOptions opts;
+  opts.all_logits = true;
+  return token_loss_sum(mllama->forward(tokens, nullptr, &ctx, opts), targets, n_targets);
+}
+
+torch::Tensor RunModel::speech_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {
+  auto& lm = llm();
+  const auto& st = speech->config().tokens;
+  const int64_t B = static_cast<int64_t>(batch.size());
+  int64_t T = 0;
+  for (const auto* e : batch) T = std::max(T, e->mel.size(0));
+  auto mel = torch::zeros({B, T, batch[0]->mel.size(1)});
+  auto lengths = torch::empty({B}, torch::kInt64);
+  for (int64_t b = 0; b < B; ++b) {
+    mel[b].narrow(0, 0, batch[b]->mel.size(0)).copy_(batch[b]->mel);
+    lengths[b] = batch[b]->mel.size(0);
+  }
+  auto out = speech->forward(mel, lengths);  // embeds [B, T', L]
+  auto [tokens, targets] = pad_batch(batch, lm.config().eos_token_ids.empty() ? 0 : lm.config().eos_token_ids[0]);
+  auto h = lm.embed(tokens).detach().clone();  // [B, S, D]: the frozen table's rows, then the speech rows spliced in
+  std::vector<int64_t> rows_b, rows_s, src_b, src_k, start_b, start_s, end_b, end_s;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& ids = batch[b]->tokens;
+    int64_t k = 0;
+    for (size_t s = 0; s < ids.size(); ++s) {
+      if (ids[s] == st.placeholder) rows_b.push_back(b), rows_s.push_back(static_cast<int64_t>(s)), src_b.push_back(b), src_k.push_back(k++);
+      else if (ids[s] == st.start) start_b.push_back(b), start_s.push_back(static_cast<int64_t>(s));
+      else if (ids[s] == st.end) end_b.push_back(b), end_s.push_back(static_cast<int64_t>(s));
+    }
+    if (k != out.lengths[b].item<int64_t>())
+      throw Error(ErrorKind::InputDecode, batch[b]->origin + ": " + std::to_string(k) + " speech placeholders but " +
+                                              std::to_string(out.lengths[b].item<int64_t>()) + " speech vectors");
+  }
+  auto idx = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };
+  const auto& boundary = speech->adapter->boundary;  // [2, L]
+  h = h.index_put({idx(rows_b), idx(rows_s)}, out.embeds.index({idx(src_b), idx(src_k)}).to(h.dtype()));
+  h = h.index_put({idx(start_b), idx(start_s)}, boundary[0].to(h.dtype()).expand({static_cast<int64_t>(start_b.size()), -1}));
+  h = h.index_put({idx(end_b), idx(end_s)}, boundary[1].to(h.dtype()).expand({static_cast<int64_t>(end_b.size()), -1}));
+  auto hidden = lm.hidden_from_embeds(h, nullptr);
+  return token_loss_sum(lm.logits(hidden, true), targets, n_targets);
+}
+
+torch::Tensor RunModel::loss_sum(const std::vector<Example>& batch, int64_t& n_targets) {
+  torch::Tensor total;
+  for (MediaKind kind : {MediaKind::Image, MediaKind::Video, MediaKind::Audio}) {
+    std::vector<const Example*> group;
+    for (const auto& e : batch)
+      if (e.kind == kind) group.push_back(&e);
+    if (group.empty()) continue;
+    torch::Tensor l = kind == MediaKind::Image ? image_batch_loss(group, n_targets)
+                      : kind == MediaKind::Video ? video_batch_loss(group, n_targets)
+                                                 : speech_batch_loss(group, n_targets);
+    total = total.defined() ? total + l : l;
+  }
+  return total;
+}
+
+std::vector<std::string> RunModel::save_adapters(const std::string& dir, const std::vector<Part>& parts) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  std::vector<std::string> written;
+  auto any = [&](bool (*pred)(Part)) { return std::any_of(parts.begin(), parts.end(), pred); };
+  if (any(is_image_part)) {
+    written.push_back((fs::path(dir) / "image.safetensors").string());
+    save_image_adapter(*mllama, base_info_, written.back());
+  }
+  if (any(is_video_part)) {
+    written.push_back((fs::path(dir) / "video.safetensors").string());
+    save_video_adapter(*mllama->video_adapter, base_info_, written.back());
+  }
+  if (any(is_speech_part)) {
+    written.push_back((fs::path(dir) / "speech.safetensors").string());
+    save_speech_adapter(*speech, base_info_, written.back());
+  }
+  return written;
+}
+
+}  // namespace llama_mm::train

@@ -1,0 +1,67 @@
+// train/run_model.h: what a training run holds in memory: the frozen base (Llama 3 text, or Llama 3.2 Vision
+// whose language model is the frozen LLM), the run's adapters (video, speech; the image parts of a Vision base
+// when a stage trains them), and the next-token loss over a batch of examples.
+//
+// Parameter names (checkpoints, optimizer state) carry the adapter they belong to: "image.vision_model.…",
+// "image.multi_modal_projector.…", "image.cross_layers.{c}.…", "video.aggregator.…", "video.cross_layers.{v}.…",
+// "speech.encoder.…", "speech.adapter.…". Every parameter has requires_grad false except those of the stage's
+// parts (set_trainable); the LLM's never.
+#pragma once
+
+#include "adapters/adapters.h"
+#include "llm/llm.h"
+#include "train/adamw.h"
+#include "train/example_builder.h"
+#include "train/train_config.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llama_mm::train {
+
+class RunModel {
+ public:
+  // Loads the base in fp32 and creates or loads the config's adapters (presets seeded from cfg.seed).
+  explicit RunModel(const TrainConfig& cfg);
+
+  LlamaForCausalLMImpl& llm();
+  const Tokenizer& tokenizer() const { return tok_; }
+  const BaseModelInfo& base_info() const { return base_info_; }
+  bool has(Part part) const;
+  ExampleBuilderOptions builder_options() const;
+
+  NamedParams parameters(Part part);
+  // Everything the run may change: the parameters of every part some stage trains.
+  NamedParams run_state();
+  // Only `parts` require gradients afterwards; Conformer feature statistics never do.
+  void set_trainable(const std::vector<Part>& parts);
+  // The LLM's parameters (for the frozen-weights checks).
+  NamedParams llm_parameters();
+
+  // Sum over the batch's target tokens of -log p(target), and their count in `n_targets`.
+  torch::Tensor loss_sum(const std::vector<Example>& batch, int64_t& n_targets);
+
+  // Writes the adapter files `parts` belong to into `dir` (image.safetensors, video.safetensors,
+  // speech.safetensors), atomically. Returns their paths.
+  std::vector<std::string> save_adapters(const std::string& dir, const std::vector<Part>& parts);
+
+  MllamaForConditionalGeneration mllama{nullptr};
+  LlamaForCausalLM text{nullptr};  // a Llama 3 text base
+  SpeechModel speech{nullptr};
+
+ private:
+  torch::Tensor image_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets);
+  torch::Tensor video_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets);
+  torch::Tensor speech_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets);
+
+  std::vector<Part> run_parts_;
+  Tokenizer tok_;
+  BaseModelInfo base_info_;
+  std::optional<media::MllamaImageProcessor> processor_;
+};
+
+// Token ids [B, S_max] (right-padded with `pad`) and targets [B, S_max] (padding ignored) of a batch.
+std::pair<torch::Tensor, torch::Tensor> pad_batch(const std::vector<const Example*>& batch, int64_t pad);
+
+}  // namespace llama_mm::train

@@ -1,0 +1,269 @@
+// train/trainer.cpp: the stage loop, checkpoints and resume (see trainer.h).
+#include "train/trainer.h"
+
+#include "llm/error.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+#include "train/data_loader.h"
+#include "train/dataset.h"
+#include "train/metrics_log.h"
+#include "train/run_model.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+namespace llama_mm::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop = true; }
+
+// Installs SIGINT/SIGTERM handlers for the run's duration.
+struct StopSignals {
+  struct sigaction old_int {}, old_term {};
+  StopSignals() {
+    g_stop = false;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+double peak_rss_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+int64_t stage_steps(const StageConfig& s, int64_t n_samples) {
+  if (s.steps > 0) return s.steps;
+  const int64_t per_step = s.batch_size * s.grad_accum;
+  return std::max<int64_t>(1, (s.epochs * n_samples + per_step - 1) / per_step);
+}
+
+std::map<std::string, torch::Tensor> as_map(const NamedParams& params) {
+  std::map<std::string, torch::Tensor> m;
+  for (const auto& [name, p] : params) m[name] = p.detach().to(torch::kFloat32).contiguous();
+  return m;
+}
+
+void restore(const NamedParams& params, const std::map<std::string, torch::Tensor>& saved, const std::string& origin) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, p] : params) {
+    const auto it = saved.find(name);
+    if (it == saved.end()) throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint has no " + name);
+    if (it->second.sizes() != p.sizes()) throw Error(ErrorKind::ModelLoad, origin + ": " + name + " has the wrong shape");
+    p.copy_(it->second);
+  }
+  if (saved.size() != params.size())
+    throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint holds " + std::to_string(saved.size()) +
+                                          " tensors, the run trains " + std::to_string(params.size()) +
+                                          " (was the config changed?)");
+}
+
+std::string part_list(const std::vector<Part>& parts) {
+  std::string s;
+  for (Part p : parts)
+    for (const auto& [name, q] : part_names())
+      if (q == p) s += (s.empty() ? "" : ", ") + name;
+  return s;
+}
+
+class Progress {
+ public:
+  Progress(std::string stage, int64_t total)
+      : stage_(std::move(stage)), total_(total), tty_(::isatty(2)), every_(std::max<int64_t>(1, total / 20)) {}
+  void update(int64_t step, const json& row) {
+    char line[256];
+    std::snprintf(line, sizeof line, "train: %s step %lld/%lld loss %.4f lr %.3g grad %.3g %.1f samples/s",
+                  stage_.c_str(), static_cast<long long>(step), static_cast<long long>(total_),
+                  row["loss"].get<double>(), row["lr"].get<double>(), row["grad_norm"].get<double>(),
+                  row["samples_per_s"].get<double>());
+    if (tty_) {
+      const int width = 24, filled = static_cast<int>(width * step / std::max<int64_t>(total_, 1));
+      std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << line << "\033[K"
+                << (step == total_ ? "\n" : "") << std::flush;
+    } else if (step % every_ == 0 || step == total_ || step == 1) {
+      std::cerr << line << "\n";
+    }
+  }
+  void break_line() {
+    if (tty_) std::cerr << "\n";
+  }
+
+ private:
+  std::string stage_;
+  int64_t total_;
+  bool tty_;
+  int64_t every_;
+};
+
+}  // namespace
+
+TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
+  fs::create_directories(cfg.output_dir);
+  const auto resume_from = latest_checkpoint(cfg.output_dir);
+  if (resume_from && !opts.resume)
+    throw Error(ErrorKind::Usage, "train: " + cfg.output_dir + " already has checkpoints (" + *resume_from +
+                                      "): continue with --resume, or choose another output_dir");
+  std::optional<CheckpointState> resumed;
+  CheckpointTensors saved;
+  if (opts.resume && resume_from) {
+    resumed = read_checkpoint_state(*resume_from);
+    if (resumed->stage >= static_cast<int64_t>(cfg.stages.size()) ||
+        cfg.stages[resumed->stage].name != resumed->stage_name)
+      throw Error(ErrorKind::Config, *resume_from + ": stage '" + resumed->stage_name +
+                                         "' is not at that place in the config any more");
+    saved = read_checkpoint_tensors(*resume_from);
+    std::cerr << "train: resuming from " << *resume_from << " (stage " << resumed->stage_name << ", step "
+              << resumed->step << "/" << resumed->total_steps << ")\n";
+  } else if (opts.resume) {
+    std::cerr << "train: --resume: " << cfg.output_dir << " has no checkpoint yet; starting from the beginning\n";
+  }
+
+  const auto t_load = std::chrono::steady_clock::now();
+  RunModel model(cfg);
+  std::cerr << "train: loaded " << cfg.base << " in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count() << " s; the LLM ("
+            << model.llm_parameters().size() << " tensors) is frozen\n";
+  auto run_state = model.run_state();
+  if (resumed) restore(run_state, saved.params, *resume_from);
+
+  MetricsLog metrics(cfg.output_dir, resumed.has_value(), resumed ? resumed->stage : 0, resumed ? resumed->step : 0);
+  StopSignals signals;
+  TrainResult result;
+  if (resume_from) result.last_checkpoint = *resume_from;
+  int64_t steps_this_run = 0;
+  const size_t first_stage = resumed ? static_cast<size_t>(resumed->stage) : 0;
+
+  for (size_t si = first_stage; si < cfg.stages.size(); ++si) {
+    const auto& stage = cfg.stages[si];
+    const bool continuing = resumed && si == first_stage;
+    if (stage.objective != "next_token")
+      throw Error(ErrorKind::Config, "stage '" + stage.name + "': objective " + stage.objective +
+                                         " is not in this build yet (next_token is)");
+    if (stage.precision == "bf16" && !torch::cuda::is_available())
+      throw Error(ErrorKind::Config, "stage '" + stage.name + "': precision bf16 needs a CUDA device; use fp32 on CPU");
+    if (stage.eval_every > 0)
+      throw Error(ErrorKind::Config, "stage '" + stage.name + "': eval_every is not in this build yet; set it to 0");
+
+    auto samples = read_dataset(stage.data);
+    const int64_t n_samples = static_cast<int64_t>(samples.size());
+    const int64_t total = stage_steps(stage, n_samples);
+    model.set_trainable(stage.train);
+    NamedParams params;
+    for (Part p : stage.train)
+      for (auto& np : model.parameters(p)) params.push_back(np);
+    int64_t n_trainable = 0;
+    for (const auto& [name, p] : params) n_trainable += p.numel();
+    std::cerr << "train: stage " << si + 1 << "/" << cfg.stages.size() << " '" << stage.name << "': " << n_samples
+              << " samples, " << total << " steps of " << stage.batch_size << " x " << stage.grad_accum
+              << ", training " << part_list(stage.train) << " (" << n_trainable / 1e6 << " M parameters)\n";
+
+    ExampleBuilder builder(model.tokenizer(), model.builder_options());
+    DataLoader loader(std::move(samples), builder, cfg.seed + si, stage.data.max_bad_fraction, opts.workers,
+                      stage.data.path);
+    AdamW optimizer(params, stage.optimizer);
+    CheckpointState state;
+    state.stage = static_cast<int64_t>(si);
+    state.stage_name = stage.name;
+    state.total_steps = total;
+    state.seed = cfg.seed;
+    if (continuing) {
+      optimizer.load_state(saved.optimizer, *resume_from);
+      state = *resumed;
+      loader.seek(state.data, state.bad_samples);
+    }
+
+    auto checkpoint = [&] {
+      state.data = loader.position();
+      state.bad_samples = loader.bad();
+      CheckpointTensors t{as_map(model.run_state()), optimizer.state()};
+      result.last_checkpoint = write_checkpoint(cfg.output_dir, state, t, stage.keep_checkpoints);
+      std::cerr << "train: checkpoint " << result.last_checkpoint << "\n";
+    };
+
+    Progress progress(stage.name, total);
+    const auto t_stage = std::chrono::steady_clock::now();
+    const double elapsed_before = state.elapsed_s;
+    while (state.step < total) {
+      if (g_stop || (opts.max_steps > 0 && steps_this_run >= opts.max_steps)) {
+        progress.break_line();
+        if (g_stop) std::cerr << "train: stopping on a signal\n";
+        checkpoint();
+        return result;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      const double lr = scheduled_lr(stage.optimizer, stage.schedule, state.step, total);
+      std::vector<std::vector<Example>> micro;
+      int64_t n_targets = 0, n_tokens = 0, n_examples = 0;
+      for (int64_t a = 0; a < stage.grad_accum; ++a) {
+        micro.push_back(loader.next(stage.batch_size));
+        for (const auto& e : micro.back()) n_targets += e.n_targets(), n_tokens += e.tokens.size(), ++n_examples;
+      }
+      double loss_sum = 0;
+      for (const auto& batch : micro) {
+        int64_t n = 0;
+        auto l = model.loss_sum(batch, n);
+        (l / static_cast<double>(n_targets)).backward();
+        loss_sum += l.item<double>();
+      }
+      const double grad_norm = clip_grad_norm(params, stage.clip_grad_norm);
+      optimizer.step(lr);
+      optimizer.zero_grad();
+      ++state.step;
+      ++steps_this_run;
+      state.samples += n_examples;
+      state.tokens += n_tokens;
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      state.elapsed_s = elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_stage).count();
+      const double loss = loss_sum / static_cast<double>(n_targets);
+      if (!std::isfinite(loss))
+        throw Error(ErrorKind::Runtime, "stage '" + stage.name + "' step " + std::to_string(state.step) +
+                                            ": the loss is not finite (lower the learning rate?)");
+      json row = {{"stage", state.stage},
+                  {"stage_name", stage.name},
+                  {"step", state.step},
+                  {"epoch", loader.position().epoch},
+                  {"loss", loss},
+                  {"lr", lr},
+                  {"grad_norm", grad_norm},
+                  {"samples_per_s", n_examples / dt},
+                  {"tokens_per_s", n_tokens / dt},
+                  {"target_tokens", n_targets},
+                  {"peak_rss_mb", peak_rss_mb()},
+                  {"bad_samples", static_cast<int64_t>(loader.bad().size())},
+                  {"elapsed_s", state.elapsed_s}};
+      metrics.write(row);
+      progress.update(state.step, row);
+      if (stage.checkpoint_every > 0 && state.step % stage.checkpoint_every == 0 && state.step < total) checkpoint();
+    }
+    const auto adapters = model.save_adapters((fs::path(cfg.output_dir) / "adapters").string(), stage.train);
+    checkpoint();  // the stage's end: a resume starts the next stage
+    json summary = {{"stage", stage.name}, {"steps", total}, {"samples", state.samples}, {"adapters", adapters},
+                    {"bad_samples", static_cast<int64_t>(loader.bad().size())}, {"elapsed_s", state.elapsed_s}};
+    std::cout << summary.dump() << "\n" << std::flush;
+  }
+  result.finished = true;
+  return result;
+}
+
+}  // namespace llama_mm::train
