@@ -1,5 +1,6 @@
 // cli/transcribe_command.cpp: `llama-mm transcribe`: speech recognition (ASR) and speech translation (AST)
-// with a frozen Llama 3 base and a speech adapter file (paper-spec.md §2).
+// with a frozen Llama 3 base (a text model, or Llama 3.2 Vision whose language model is used) and a speech
+// adapter file (paper-spec.md §2).
 //
 //   llama-mm transcribe -m BASE --adapter speech.safetensors talk.mp3            text on stdout
 //   llama-mm transcribe -m BASE --adapter A --translate-to fr talk.mp3 -o srt    writes talk.mp3.srt
@@ -88,7 +89,10 @@ int run_transcribe(const TranscribeOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   std::optional<torch::Dtype> dtype;
   if (!o.dtype.empty()) dtype = parse_dtype(o.dtype);
-  auto llm = load_llama(o.model_dir, dtype);
+  // A Llama 3.2 Vision base works too: its language model is the frozen Llama the adapter feeds.
+  LlamaForCausalLM llm{nullptr};
+  if (is_mllama_config(o.model_dir)) llm = load_mllama(o.model_dir, dtype)->language_model;
+  else llm = load_llama(o.model_dir, dtype);
   auto tok = Tokenizer::from_file(o.model_dir);
   auto speech = load_speech_adapter(o.adapter, BaseModelInfo::of(llm->config(), tok), llm->dtype());
   speech->config().tokens.check(tok, o.adapter);

@@ -58,6 +58,14 @@ torch::Tensor RotarySelfAttentionImpl::forward(const torch::Tensor& x, const tor
     key_pad = valid.to(x.device()).logical_not().view({B, 1, T});
   const float masked = std::numeric_limits<float>::lowest();  // finite: an all-padding row stays finite (uniform)
 
+  if (torch::GradMode::is_enabled() && q.requires_grad()) {
+    // Training: the same attention in differentiable ops (the loop below writes into buffers, which autograd
+    // cannot follow). Utterances are short there, so all heads' scores at once fit.
+    auto s = torch::matmul(q.transpose(1, 2), k.permute({0, 2, 3, 1})).to(torch::kFloat32);  // [B, H, T, T]
+    if (key_pad.defined()) s = s.masked_fill(key_pad.unsqueeze(1), masked);
+    auto o = torch::matmul(torch::softmax(s, -1).to(mm_dtype), v.transpose(1, 2));  // [B, H, T, Dh]
+    return o_proj(o.transpose(1, 2).reshape({B, T, H * Dh}).to(x.scalar_type()));
+  }
   // One (item, head) matrix at a time, in blocks of query rows whose fp32 scores [n, T] stay ~16 MB. Scores and
   // probabilities live in two buffers reused across heads and blocks, and PV is written straight into the
   // [B, T, H, Dh] layout o_proj reads: no per-head allocations (they page-fault) and no transpose copy.

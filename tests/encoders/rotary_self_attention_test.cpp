@@ -1,6 +1,6 @@
 // tests/encoders/rotary_self_attention_test.cpp: encoders/rotary_self_attention.cpp against a naive per-head
 // reference with the rotation written out, the relative-position property, the key padding mask, long inputs
-// (several query blocks), bf16, and the feed-forward block.
+// (several query blocks), bf16, the differentiable training path, and the feed-forward block.
 #include "encoders/conformer.h"
 
 #include "tensor_util.h"
@@ -70,6 +70,25 @@ TEST(RotarySelfAttention, MatchesANaiveReference) {
   }
   // No mask is the same as an all-true mask.
   EXPECT_TRUE(torch::equal(a->forward(x, {})[0], y[0]));
+}
+
+TEST(RotarySelfAttention, TrainingPathMatchesAndBackPropagates) {
+  auto a = make_attention(16, 2, 5);
+  auto x = torch::randn({2, 7, 16});
+  auto valid = torch::ones({2, 7}, torch::kBool);
+  valid[1].narrow(0, 4, 3).fill_(false);
+  torch::Tensor inference;
+  {
+    torch::NoGradGuard ng;
+    inference = a->forward(x, valid);
+  }
+  auto y = a->forward(x, valid);  // parameters require grad: the differentiable path
+  ASSERT_TRUE(y.requires_grad());
+  EXPECT_LT(test::rel_err(y[0], inference[0]), 1e-5);
+  EXPECT_LT(test::rel_err(y[1].narrow(0, 0, 4), inference[1].narrow(0, 0, 4)), 1e-5);
+  y[0].sum().backward();
+  EXPECT_GT(a->q_proj->weight.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(a->v_proj->weight.grad().abs().sum().item<double>(), 0);
 }
 
 TEST(RotarySelfAttention, DependsOnlyOnRelativePositions) {

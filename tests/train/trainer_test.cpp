@@ -1,5 +1,5 @@
-// Tests train/trainer end to end on a random tiny Llama 3.2 Vision: a 4-image caption set is learned (greedy
-// captions reproduce it), resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
+// Tests train/trainer end to end on random tiny models: a 4-image caption set and a 4-clip speech set are learned
+// (greedy captions and transcripts reproduce them), resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
 // previous one loadable, bad samples are skipped and counted, and config problems exit 5.
 #include "adapters/adapters.h"
 #include "llm/llm.h"
@@ -82,6 +82,39 @@ TEST_F(Trainer, OverfitsFourImageCaptionsAndCaptionReproducesThem) {
   // The base alone does not.
   auto c = run_cli("caption -m '" + base() + "' '" + (*dir_ / kCaptions[0].first).string() + "' --temp 0 -n 16");
   EXPECT_NE(c.out, kCaptions[0].second + "\n");
+}
+
+TEST_F(Trainer, OverfitsFourSpeechClipsAndTranscribeReproducesThem) {
+  // Tones of four pitches on a Llama 3 text base; the speech encoder and adapter are created by the run.
+  const fs::path d = *dir_ / "speech";
+  fs::create_directories(d);
+  ASSERT_EQ(run_cli("init-model --arch llama --preset tiny --seed 5 -o '" + (d / "base").string() + "'").exit_code, 0);
+  const std::vector<std::pair<int, std::string>> clips = {{300, "low hum"}, {700, "middle"}, {1500, "high tone"}, {3000, "whistle"}};
+  {
+    std::ofstream m(d / "asr.jsonl");
+    for (const auto& [hz, text] : clips) {
+      const auto wav = (d / ("t" + std::to_string(hz) + ".wav")).string();
+      test::run_ffmpeg("-f lavfi -i sine=frequency=" + std::to_string(hz) + ":duration=1 -ar 16000 -ac 1 '" + wav + "'");
+      m << nlohmann::json{{"audio", wav}, {"text", text}}.dump() << "\n";
+    }
+  }
+  std::ofstream(d / "run.yaml") << "base: base\noutput_dir: out\nseed: 1\nadapters:\n  - {modality: speech, preset: tiny}\n"
+                                   "stages:\n  - name: asr\n    data: {format: jsonl, path: asr.jsonl}\n"
+                                   "    train: [speech_encoder, speech_adapter]\n"
+                                   "    optimizer: {lr: 1.0e-2, weight_decay: 0.0}\n    schedule: {warmup_steps: 20}\n"
+                                   "    steps: 300\n    batch_size: 4\n";
+  auto r = run_cli("train '" + (d / "run.yaml").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = read_metrics((d / "out").string());
+  EXPECT_GT(rows.front()["loss"].get<double>(), 5.0);
+  EXPECT_LT(rows.back()["loss"].get<double>(), 0.4);
+  for (const auto& [hz, text] : clips) {
+    auto t = run_cli("transcribe -m '" + (d / "base").string() + "' --adapter '" +
+                     (d / "out/adapters/speech.safetensors").string() + "' '" +
+                     (d / ("t" + std::to_string(hz) + ".wav")).string() + "' --json -n 16");
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    EXPECT_EQ(test::json_lines(t.out)[0]["text"], text) << hz << " Hz";
+  }
 }
 
 TEST_F(Trainer, ResumingGivesExactlyTheUninterruptedRun) {
