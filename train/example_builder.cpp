@@ -6,6 +6,7 @@
 #include "llm/error.h"
 
 #include <algorithm>
+#include <functional>
 
 namespace llama_mm::train {
 
@@ -100,11 +101,19 @@ Example ExampleBuilder::build(const Sample& sample) const {
       const auto audio = media::load_audio_file(sample.media, opts_.audio_limits);
       ex.mel = media::log_mel_spectrogram(audio, opts_.speech->frontend);
       if (ex.mel.size(0) == 0) throw Error(ErrorKind::InputDecode, sample.media + ": too short for one mel frame");
+      const int64_t T = ex.mel.size(0), keep = opts_.max_mel_frames;
+      if (keep > 0 && T > keep)  // a crop whose offset is fixed per sample, so runs and resumes agree
+        ex.mel = ex.mel.narrow(0, static_cast<int64_t>(std::hash<std::string>{}(sample.origin) % (T - keep + 1)), keep).clone();
       n_speech = opts_.speech->adapter.output_frames(opts_.speech->encoder.output_frames(ex.mel.size(0)));
       break;
     }
   }
   ex.n_speech = n_speech;
+  if (opts_.features_only) {
+    if (sample.kind != MediaKind::Audio)
+      throw Error(ErrorKind::Config, sample.origin + ": BEST-RQ pre-training takes audio samples only");
+    return ex;
+  }
   tokenize(sample, n_speech, ex);
   return ex;
 }

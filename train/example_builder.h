@@ -44,6 +44,8 @@ struct ExampleBuilderOptions {
   media::VideoLimits video_limits;
   std::optional<SpeechModelConfig> speech;       // with a speech adapter
   media::AudioLimits audio_limits;
+  bool features_only = false;      // BEST-RQ: audio features alone, no conversation
+  int64_t max_mel_frames = 0;      // > 0: longer audio is cropped to this many mel frames (offset from the origin)
 };
 
 class ExampleBuilder {

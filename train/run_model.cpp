@@ -19,10 +19,11 @@ void add(NamedParams& out, const std::string& prefix, torch::nn::Module& m) {
   for (auto& p : m.named_parameters()) out.emplace_back(prefix + p.key(), p.value());
 }
 
-bool is_statistic(const std::string& name) {
-  return name.size() >= 12 && (name.compare(name.size() - 12, 12, "feature_mean") == 0 ||
-                               (name.size() >= 11 && name.compare(name.size() - 11, 11, "feature_std") == 0));
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
+
+bool is_statistic(const std::string& name) { return ends_with(name, "feature_mean") || ends_with(name, "feature_std"); }
 
 }  // namespace
 
@@ -124,6 +125,10 @@ NamedParams RunModel::run_state() {
   NamedParams out;
   for (Part p : run_parts_)
     for (auto& np : parameters(p)) out.push_back(np);
+  if (std::find(run_parts_.begin(), run_parts_.end(), Part::SpeechEncoder) != run_parts_.end() && speech) {
+    out.emplace_back("speech.encoder.feature_mean", speech->encoder->feature_mean);  // set by BEST-RQ
+    out.emplace_back("speech.encoder.feature_std", speech->encoder->feature_std);
+  }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
@@ -263,6 +268,53 @@ torch::Tensor RunModel::speech_batch_loss(const std::vector<const Example*>& bat
   h = h.index_put({idx(end_b), idx(end_s)}, boundary[1].to(h.dtype()).expand({static_cast<int64_t>(end_b.size()), -1}));
   auto hidden = lm.hidden_from_embeds(h, nullptr);
   return token_loss_sum(lm.logits(hidden, true), targets, n_targets);
+}
+
+void RunModel::set_feature_statistics(const std::vector<Example>& examples) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> mels;
+  for (const auto& e : examples) mels.push_back(e.mel);
+  auto all = torch::cat(mels, 0).to(torch::kFloat64);  // [frames, M]
+  auto& enc = *speech->encoder;
+  enc.feature_mean.copy_(all.mean(0));
+  enc.feature_std.copy_(all.std(0, /*unbiased=*/false).clamp_min(1e-5));
+}
+
+torch::Tensor RunModel::best_rq_loss_sum(const std::vector<Example>& batch, BestRqImpl& quantizer, uint64_t mask_seed,
+                                         int64_t& n_targets) {
+  auto& enc = *speech->encoder;
+  const int64_t B = static_cast<int64_t>(batch.size()), M = batch[0].mel.size(1);
+  int64_t T = 0;
+  for (const auto& e : batch) T = std::max(T, e.mel.size(0));
+  auto mel = torch::zeros({B, T, M});
+  auto lengths = torch::empty({B}, torch::kInt64);
+  for (int64_t b = 0; b < B; ++b) {
+    mel[b].narrow(0, 0, batch[b].mel.size(0)).copy_(batch[b].mel);
+    lengths[b] = batch[b].mel.size(0);
+  }
+  const auto mean = enc.feature_mean.detach().to(torch::kFloat32), std = enc.feature_std.detach().to(torch::kFloat32);
+  auto normalised = (mel - mean) / std;
+  auto targets = quantizer.targets(normalised);  // from the unmasked features
+  auto gen = at::detail::createCPUGenerator(mask_seed);
+  auto mask = quantizer.draw_mask(lengths, T, gen);  // [B, T]
+  auto noise = torch::empty({B, T, M}).normal_(0.0, quantizer.config().noise_std, gen);
+  auto masked_mel = torch::where(mask.unsqueeze(-1), noise * std + mean, mel);  // noise after normalisation
+  auto out = enc.forward(masked_mel, lengths);                                   // hidden [B, T', E]
+  const int64_t stack = enc.config().stack, Tp = out.hidden.size(1);
+  auto padded = torch::zeros({B, Tp * stack}, torch::kBool);
+  padded.narrow(1, 0, T).copy_(mask);
+  auto frame_masked = padded.view({B, Tp, stack}).any(-1);                       // [B, T']
+  frame_masked &= torch::arange(Tp).unsqueeze(0).lt(out.lengths.unsqueeze(1));
+  const auto idx = frame_masked.nonzero();                                        // [N, 2]
+  n_targets += idx.size(0);
+  if (idx.size(0) == 0) return (out.hidden.sum() * 0.0).to(torch::kFloat32);     // nothing masked in this batch
+  auto hidden = out.hidden.index({idx.select(1, 0), idx.select(1, 1)});           // [N, E]
+  auto want = targets.index({idx.select(1, 0), idx.select(1, 1)});                // [N, C]
+  auto logits = quantizer.logits(hidden);                                         // [N, C, K]
+  const int64_t C = logits.size(1);
+  auto ce = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}), want.reshape({-1}),
+                                                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  return ce / static_cast<double>(C);
 }
 
 torch::Tensor RunModel::loss_sum(const std::vector<Example>& batch, int64_t& n_targets) {

@@ -4,13 +4,15 @@
 //
 // Parameter names (checkpoints, optimizer state) carry the adapter they belong to: "image.vision_model.…",
 // "image.multi_modal_projector.…", "image.cross_layers.{c}.…", "video.aggregator.…", "video.cross_layers.{v}.…",
-// "speech.encoder.…", "speech.adapter.…". Every parameter has requires_grad false except those of the stage's
+// "speech.encoder.…", "speech.adapter.…"; run_state() adds the speech encoder's feature statistics, which BEST-RQ
+// sets but nothing trains. Every parameter has requires_grad false except those of the stage's
 // parts (set_trainable); the LLM's never.
 #pragma once
 
 #include "adapters/adapters.h"
 #include "llm/llm.h"
 #include "train/adamw.h"
+#include "train/best_rq.h"
 #include "train/example_builder.h"
 #include "train/train_config.h"
 
@@ -41,6 +43,13 @@ class RunModel {
 
   // Sum over the batch's target tokens of -log p(target), and their count in `n_targets`.
   torch::Tensor loss_sum(const std::vector<Example>& batch, int64_t& n_targets);
+
+  // BEST-RQ (best_rq.h): the masked-prediction loss summed over the batch's masked encoder frames (their count in
+  // `n_targets`), masks drawn from `mask_seed`.
+  torch::Tensor best_rq_loss_sum(const std::vector<Example>& batch, BestRqImpl& quantizer, uint64_t mask_seed,
+                                 int64_t& n_targets);
+  // Sets the speech encoder's per-bin feature statistics (mean, std) from the examples' mel frames.
+  void set_feature_statistics(const std::vector<Example>& examples);
 
   // Writes the adapter files `parts` belong to into `dir` (image.safetensors, video.safetensors,
   // speech.safetensors), atomically. Returns their paths.

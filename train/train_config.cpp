@@ -129,7 +129,8 @@ Part parse_part(const At& at) {
 
 StageConfig parse_stage(const At& at) {
   check_keys(at, {"name", "objective", "data", "train", "optimizer", "schedule", "steps", "epochs", "batch_size",
-                  "grad_accum", "clip_grad_norm", "precision", "eval_every", "checkpoint_every", "keep_checkpoints"});
+                  "grad_accum", "clip_grad_norm", "precision", "eval_every", "checkpoint_every", "keep_checkpoints",
+                  "best_rq"});
   StageConfig s;
   require(at, "name");
   read(at, "name", s.name);
@@ -197,6 +198,27 @@ StageConfig parse_stage(const At& at) {
   at_least(at, "eval_every", static_cast<double>(s.eval_every), 0, false);
   at_least(at, "checkpoint_every", static_cast<double>(s.checkpoint_every), 0, false);
   at_least(at, "keep_checkpoints", static_cast<double>(s.keep_checkpoints), 1, false);
+  if (const YAML::Node n = at.node["best_rq"]) {
+    const At b = at.child("best_rq", n);
+    if (s.objective != "best_rq") b.fail("only for objective best_rq");
+    check_keys(b, {"codebooks", "codebook_size", "codebook_dim", "mask_span", "mask_prob", "noise_std", "max_frames",
+                   "stats_samples"});
+    auto& q = s.best_rq;
+    read(b, "codebooks", q.codebooks);
+    read(b, "codebook_size", q.codebook_size);
+    read(b, "codebook_dim", q.codebook_dim);
+    read(b, "mask_span", q.mask_span);
+    read(b, "mask_prob", q.mask_prob);
+    read(b, "noise_std", q.noise_std);
+    read(b, "max_frames", q.max_frames);
+    read(b, "stats_samples", q.stats_samples);
+    for (auto [key, v] : {std::pair{"codebooks", q.codebooks}, {"codebook_size", q.codebook_size},
+                          {"codebook_dim", q.codebook_dim}, {"mask_span", q.mask_span}, {"max_frames", q.max_frames},
+                          {"stats_samples", q.stats_samples}})
+      at_least(b, key, static_cast<double>(v), 1, false);
+    if (q.mask_prob <= 0 || q.mask_prob > 1) (n["mask_prob"] ? b.child("mask_prob", n["mask_prob"]) : b).fail("must be in (0, 1]");
+    at_least(b, "noise_std", q.noise_std, 0, false);
+  }
   if (s.precision != "fp32" && s.precision != "bf16")
     at.child("precision", at.node["precision"]).fail("expected fp32 or bf16, got '" + s.precision + "'");
   return s;

@@ -36,6 +36,16 @@ struct ScheduleConfig {
   double min_lr_ratio = 0.1;  // the cosine ends at lr · min_lr_ratio
 };
 
+// BEST-RQ speech encoder pre-training (paper-spec.md §2.3); the defaults are the paper's.
+struct BestRqConfig {
+  int64_t codebooks = 16, codebook_size = 8192, codebook_dim = 16;
+  int64_t mask_span = 32;       // mel frames per masked span
+  double mask_prob = 0.025;     // probability that a span starts at a mel frame
+  double noise_std = 0.1;       // masked frames become N(0, noise_std) in the normalised features
+  int64_t max_frames = 6000;    // longer utterances are cropped to this many mel frames (60 s)
+  int64_t stats_samples = 256;  // utterances read for the per-bin feature statistics at the stage's start
+};
+
 struct StageConfig {
   std::string name;
   std::string objective = "next_token";  // next_token (captions, instructions, ASR/AST), best_rq (speech encoder)
@@ -48,6 +58,7 @@ struct StageConfig {
   double clip_grad_norm = 1.0;  // 0: no clipping
   std::string precision = "fp32";  // fp32, bf16 (autocast with fp32 master weights)
   int64_t eval_every = 0, checkpoint_every = 0, keep_checkpoints = 3;
+  BestRqConfig best_rq;  // objective best_rq only
 };
 
 struct AdapterSpec {

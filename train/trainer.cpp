@@ -65,7 +65,10 @@ std::map<std::string, torch::Tensor> as_map(const NamedParams& params) {
   return m;
 }
 
-void restore(const NamedParams& params, const std::map<std::string, torch::Tensor>& saved, const std::string& origin) {
+// Copies the checkpoint's tensors into `params`; the checkpoint must hold exactly those (its "best_rq." tensors are
+// the objective's, restored separately with objective = true).
+void restore(const NamedParams& params, const std::map<std::string, torch::Tensor>& saved, const std::string& origin,
+             bool objective = false) {
   torch::NoGradGuard no_grad;
   for (const auto& [name, p] : params) {
     const auto it = saved.find(name);
@@ -73,10 +76,21 @@ void restore(const NamedParams& params, const std::map<std::string, torch::Tenso
     if (it->second.sizes() != p.sizes()) throw Error(ErrorKind::ModelLoad, origin + ": " + name + " has the wrong shape");
     p.copy_(it->second);
   }
-  if (saved.size() != params.size())
-    throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint holds " + std::to_string(saved.size()) +
+  const auto n_saved = std::count_if(saved.begin(), saved.end(), [&](const auto& kv) {
+    return (kv.first.rfind("best_rq.", 0) == 0) == objective;
+  });
+  if (n_saved != static_cast<int64_t>(params.size()))
+    throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint holds " + std::to_string(n_saved) +
                                           " tensors, the run trains " + std::to_string(params.size()) +
                                           " (was the config changed?)");
+}
+
+// The masks of (stage, step, micro-batch): the same in a resumed run.
+uint64_t mask_seed(uint64_t seed, size_t stage, int64_t step, size_t micro) {
+  uint64_t h = seed * 0x9E3779B97F4A7C15ULL;
+  for (uint64_t v : {static_cast<uint64_t>(stage), static_cast<uint64_t>(step), static_cast<uint64_t>(micro)})
+    h = (h ^ v) * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
+  return h;
 }
 
 std::string part_list(const std::vector<Part>& parts) {
@@ -157,9 +171,6 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
   for (size_t si = first_stage; si < cfg.stages.size(); ++si) {
     const auto& stage = cfg.stages[si];
     const bool continuing = resumed && si == first_stage;
-    if (stage.objective != "next_token")
-      throw Error(ErrorKind::Config, "stage '" + stage.name + "': objective " + stage.objective +
-                                         " is not in this build yet (next_token is)");
     if (stage.precision == "bf16" && !torch::cuda::is_available())
       throw Error(ErrorKind::Config, "stage '" + stage.name + "': precision bf16 needs a CUDA device; use fp32 on CPU");
     if (stage.eval_every > 0)
@@ -178,7 +189,32 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
               << " samples, " << total << " steps of " << stage.batch_size << " x " << stage.grad_accum
               << ", training " << part_list(stage.train) << " (" << n_trainable / 1e6 << " M parameters)\n";
 
-    ExampleBuilder builder(model.tokenizer(), model.builder_options());
+    const bool best_rq = stage.objective == "best_rq";
+    auto builder_options = model.builder_options();
+    builder_options.features_only = best_rq;
+    if (best_rq) builder_options.max_mel_frames = stage.best_rq.max_frames;
+    ExampleBuilder builder(model.tokenizer(), builder_options);
+    BestRq quantizer{nullptr};
+    NamedParams objective_params;  // trained with the stage, kept in its checkpoints, not in any adapter
+    if (best_rq) {
+      const auto& ec = model.speech->config().encoder;
+      quantizer = BestRq(stage.best_rq, ec.n_mels, ec.stack, ec.d_model, cfg.seed * 1000003 + si);
+      for (auto& p : quantizer->named_parameters()) objective_params.emplace_back("best_rq." + p.key(), p.value());
+      params.insert(params.end(), objective_params.begin(), objective_params.end());
+      if (!continuing) {  // per-bin statistics of the data, kept in the encoder (and its adapter file)
+        std::vector<Example> first;
+        for (size_t i = 0; i < samples.size() && static_cast<int64_t>(first.size()) < stage.best_rq.stats_samples; ++i) {
+          try {
+            first.push_back(builder.build(samples[i]));
+          } catch (const Error& e) {
+            if (e.kind() != ErrorKind::InputDecode) throw;
+          }
+        }
+        if (first.empty()) throw Error(ErrorKind::InputDecode, stage.data.path + ": no readable audio for the statistics");
+        model.set_feature_statistics(first);
+        std::cerr << "train: feature statistics from " << first.size() << " utterances\n";
+      }
+    }
     DataLoader loader(std::move(samples), builder, cfg.seed + si, stage.data.max_bad_fraction, opts.workers,
                       stage.data.path);
     AdamW optimizer(params, stage.optimizer);
@@ -188,6 +224,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
     state.total_steps = total;
     state.seed = cfg.seed;
     if (continuing) {
+      restore(objective_params, saved.params, *resume_from, /*objective=*/true);
       optimizer.load_state(saved.optimizer, *resume_from);
       state = *resumed;
       loader.seek(state.data, state.bad_samples);
@@ -197,6 +234,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
       state.data = loader.position();
       state.bad_samples = loader.bad();
       CheckpointTensors t{as_map(model.run_state()), optimizer.state()};
+      for (const auto& [name, p] : objective_params) t.params[name] = p.detach().contiguous();
       result.last_checkpoint = write_checkpoint(cfg.output_dir, state, t, stage.keep_checkpoints);
       std::cerr << "train: checkpoint " << result.last_checkpoint << "\n";
     };
@@ -219,13 +257,25 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
         micro.push_back(loader.next(stage.batch_size));
         for (const auto& e : micro.back()) n_targets += e.n_targets(), n_tokens += e.tokens.size(), ++n_examples;
       }
+      // Next-token: every target token of the step weighs the same (accumulation is exactly the big batch). BEST-RQ:
+      // masks are drawn inside the loss, so each micro-batch's mean over its masked frames weighs 1 / grad_accum.
       double loss_sum = 0;
-      for (const auto& batch : micro) {
+      int64_t n_masked = 0;
+      for (size_t mb = 0; mb < micro.size(); ++mb) {
+        const auto& batch = micro[mb];
         int64_t n = 0;
-        auto l = model.loss_sum(batch, n);
-        (l / static_cast<double>(n_targets)).backward();
-        loss_sum += l.item<double>();
+        if (best_rq) {
+          auto l = model.best_rq_loss_sum(batch, *quantizer, mask_seed(cfg.seed, si, state.step, mb), n);
+          if (n > 0) (l / static_cast<double>(n * stage.grad_accum)).backward();
+          loss_sum += l.item<double>();
+          n_masked += n;
+        } else {
+          auto l = model.loss_sum(batch, n);
+          (l / static_cast<double>(n_targets)).backward();
+          loss_sum += l.item<double>();
+        }
       }
+      if (best_rq) n_targets = std::max<int64_t>(n_masked, 1);
       const double grad_norm = clip_grad_norm(params, stage.clip_grad_norm);
       optimizer.step(lr);
       optimizer.zero_grad();

@@ -1,5 +1,5 @@
 // Tests train/trainer end to end on random tiny models: a 4-image caption set and a 4-clip speech set are learned
-// (greedy captions and transcripts reproduce them), resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
+// (greedy captions and transcripts reproduce them), BEST-RQ pre-trains a speech encoder, resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
 // previous one loadable, bad samples are skipped and counted, and config problems exit 5.
 #include "adapters/adapters.h"
 #include "llm/llm.h"
@@ -115,6 +115,48 @@ TEST_F(Trainer, OverfitsFourSpeechClipsAndTranscribeReproducesThem) {
     ASSERT_EQ(t.exit_code, 0) << t.err;
     EXPECT_EQ(test::json_lines(t.out)[0]["text"], text) << hz << " Hz";
   }
+}
+
+TEST_F(Trainer, BestRqPretrainsTheSpeechEncoderAndResumesExactly) {
+  const fs::path d = *dir_ / "best_rq";
+  fs::create_directories(d);
+  ASSERT_EQ(run_cli("init-model --arch llama --preset tiny --seed 5 -o '" + (d / "base").string() + "'").exit_code, 0);
+  {
+    std::ofstream m(d / "audio.jsonl");
+    for (int hz : {300, 700, 1500, 3000}) {
+      const auto wav = (d / ("t" + std::to_string(hz) + ".wav")).string();
+      test::run_ffmpeg("-f lavfi -i sine=frequency=" + std::to_string(hz) + ":duration=1 -ar 16000 -ac 1 '" + wav + "'");
+      m << nlohmann::json{{"audio", wav}, {"text", "-"}}.dump() << "\n";
+    }
+  }
+  auto config = [&](const std::string& name, int steps) {
+    std::ofstream(d / (name + ".yaml")) << "base: base\noutput_dir: " << name << "\nseed: 2\n"
+        "adapters:\n  - {modality: speech, preset: tiny}\nstages:\n  - name: pretrain\n    objective: best_rq\n"
+        "    data: {format: jsonl, path: audio.jsonl}\n    train: [speech_encoder]\n"
+        "    optimizer: {lr: 2.0e-3}\n    schedule: {warmup_steps: 5}\n    steps: " << steps << "\n"
+        "    batch_size: 2\n    grad_accum: 2\n    best_rq: {codebooks: 4, codebook_size: 1024}\n";
+    return (d / (name + ".yaml")).string();
+  };
+  const auto whole = config("whole", 40), parts = config("parts", 40);
+  ASSERT_EQ(run_cli("train '" + whole + "'").exit_code, 0);
+  auto rows = read_metrics((d / "whole").string());
+  ASSERT_EQ(rows.size(), 40u);
+  EXPECT_NEAR(rows.front()["loss"].get<double>(), std::log(1024.0), 1.0);  // untrained heads: about uniform
+  EXPECT_LT(rows.back()["loss"].get<double>(), 0.8 * rows.front()["loss"].get<double>());
+  EXPECT_EQ(run_cli("train '" + parts + "' --max-steps 17").exit_code, 130);
+  ASSERT_EQ(run_cli("train '" + parts + "' --resume").exit_code, 0);
+  auto a = tensors_of((d / "whole/adapters/speech.safetensors").string());
+  auto b = tensors_of((d / "parts/adapters/speech.safetensors").string());
+  for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
+  // The encoder moved and took the data's feature statistics; the speech adapter did not train.
+  SpeechModel init(SpeechModelConfig::preset("tiny", 64), torch::kFloat32);
+  init_random_speech_weights(*init, 2 + 202);
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& p : init->named_parameters()) before[p.key()] = p.value();
+  EXPECT_FALSE(torch::equal(a.at("encoder.layers.0.attn.q_proj.weight"), before.at("encoder.layers.0.attn.q_proj.weight")));
+  EXPECT_TRUE(torch::equal(a.at("adapter.out_proj.weight"), before.at("adapter.out_proj.weight")));
+  EXPECT_GT(a.at("encoder.feature_std").min().item<double>(), 0.0);
+  EXPECT_FALSE(torch::equal(a.at("encoder.feature_mean"), before.at("encoder.feature_mean")));
 }
 
 TEST_F(Trainer, ResumingGivesExactlyTheUninterruptedRun) {
