@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   llama_mm::cli::add_init_model_command(app, action);
   llama_mm::cli::add_bench_command(app, action);
   llama_mm::cli::add_train_command(app, action);
+  llama_mm::cli::add_plot_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -10,6 +10,7 @@
 #include "train/dataset.h"
 #include "train/example_builder.h"
 #include "train/metrics_log.h"
+#include "train/metrics_plot.h"
 #include "train/run_model.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
