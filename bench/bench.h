@@ -140,4 +140,30 @@ struct VideoBenchResult {
 // Progress goes to stderr.
 VideoBenchResult run_video_bench(const VideoBenchParams& params);
 
+struct TrainBenchParams {
+  std::string preset = "tiny";  // Mllama preset for image-adapter training: tiny, paper-8b (11B), paper-70b (90B)
+  int layers = 0;               // > 0: only the first `layers` layers of the interleaved text stack (fits memory)
+  int64_t batch = 4, seq = 128; // captions per step, tokens per caption
+  int tiles = 4;                // tiles per image (1, 2 or 4)
+  int steps = 3;                // timed steps after one warm-up
+  double peak_tflops = 989.0;   // CUDA: the device's dense bf16 peak for MFU (H100 SXM: 989)
+  int threads = 0;
+  uint64_t seed = 42;
+};
+
+struct TrainBenchResult {
+  std::string model, device;
+  int threads = 0, tiles = 0;
+  int64_t n_params = 0, n_trainable = 0, batch = 0, seq = 0;
+  double step_ms = 0, samples_per_s = 0, tokens_per_s = 0;
+  double model_gflop = 0;        // per step: 3 × forward matmul FLOPs
+  double achieved_gflops = 0;
+  double peak_gflops = 0;        // CPU: measured fp32 matmul rate; CUDA: peak_tflops
+  std::string peak_source;
+  double mfu_percent = 0;
+};
+
+// Progress goes to stderr.
+TrainBenchResult run_train_bench(const TrainBenchParams& params);
+
 }  // namespace llama_mm::bench

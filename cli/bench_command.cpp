@@ -1,7 +1,7 @@
 // cli/bench_command.cpp: `llama-mm bench generate` (prefill/decode throughput and bandwidth use) and
 // `llama-mm bench caption` (image encode time and matmul rate, caption throughput), `llama-mm bench transcribe`
 // (speech encode time per second of audio and matmul rate); `bench caption --video` (frame sampling against
-// decoding every frame, encoder per frame, temporal aggregator).
+// decoding every frame, encoder per frame, temporal aggregator); `bench train` (image-adapter training steps).
 #include "bench/bench.h"
 #include "cli/commands.h"
 
@@ -204,6 +204,40 @@ int run_bench_transcribe(const TranscribeBenchOptions& o) {
   return 0;
 }
 
+struct TrainBenchOptions {
+  bench::TrainBenchParams p;
+  bool json = false;
+};
+
+int run_bench_train(const TrainBenchOptions& o) {
+  if (o.p.batch < 1 || o.p.seq < 4 || o.p.steps < 1 || (o.p.tiles != 1 && o.p.tiles != 2 && o.p.tiles != 4))
+    throw Error(ErrorKind::Usage, "bench train: --batch >= 1, --seq >= 4, --steps >= 1 and --tiles 1, 2 or 4");
+  const auto r = bench::run_train_bench(o.p);
+  if (o.json) {
+    nlohmann::json j = {{"model", r.model},           {"device", r.device},
+                        {"threads", r.threads},       {"n_params", r.n_params},
+                        {"n_trainable", r.n_trainable}, {"batch", r.batch},
+                        {"seq", r.seq},               {"tiles", r.tiles},
+                        {"step_ms", r.step_ms},       {"samples_per_s", r.samples_per_s},
+                        {"tokens_per_s", r.tokens_per_s}, {"model_gflop", r.model_gflop},
+                        {"achieved_gflops", r.achieved_gflops}, {"peak_gflops", r.peak_gflops},
+                        {"peak_source", r.peak_source}, {"mfu_percent", r.mfu_percent},
+                        {"libtorch", compat::torch_version()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("model:          %s, %.1f M parameters, %.1f M trained (projector + cross-attention), fp32 weights, "
+              "%s, %d threads, LibTorch %s\n",
+              r.model.c_str(), r.n_params / 1e6, r.n_trainable / 1e6, r.device.c_str(), r.threads,
+              compat::torch_version().c_str());
+  std::printf("step:           %lld captions x %lld tokens, images of %d tiles: %.1f ms per optimizer step\n",
+              static_cast<long long>(r.batch), static_cast<long long>(r.seq), r.tiles, r.step_ms);
+  std::printf("throughput:     %.2f samples/s, %.0f tokens/s\n", r.samples_per_s, r.tokens_per_s);
+  std::printf("utilisation:    %.1f GFLOP per step (3 x forward) = %.1f GFLOP/s = %.1f%% of %.1f GFLOP/s (%s)\n",
+              r.model_gflop, r.achieved_gflops, r.mfu_percent, r.peak_gflops, r.peak_source.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, Action& action) {
@@ -251,6 +285,20 @@ void add_bench_command(CLI::App& app, Action& action) {
   trc->add_option("-t,--threads", tr->p.threads, "CPU threads (0: all cores)")->capture_default_str();
   trc->add_flag("--json", tr->json, "Print the figures as JSON");
   trc->callback([tr, &action] { action = [tr] { return run_bench_transcribe(*tr); }; });
+
+  auto tb = std::make_shared<TrainBenchOptions>();
+  auto* trn = bench_cmd->add_subcommand("train", "Image-adapter training steps: samples/s and model FLOP utilisation");
+  trn->add_option("--preset", tb->p.preset, "Random-weight model: tiny, paper-8b (11B Vision), paper-70b (90B)")
+      ->capture_default_str();
+  trn->add_option("--layers", tb->p.layers, "Only the first N layers of the text stack (0: all)")->capture_default_str();
+  trn->add_option("--batch", tb->p.batch, "Captions per step")->capture_default_str();
+  trn->add_option("--seq", tb->p.seq, "Tokens per caption")->capture_default_str();
+  trn->add_option("--tiles", tb->p.tiles, "Tiles per image: 1, 2 or 4")->capture_default_str();
+  trn->add_option("--steps", tb->p.steps, "Timed optimizer steps (after one warm-up)")->capture_default_str();
+  trn->add_option("--peak-tflops", tb->p.peak_tflops, "CUDA: the device's dense bf16 peak, for MFU")->capture_default_str();
+  trn->add_option("-t,--threads", tb->p.threads, "CPU threads (0: all cores)")->capture_default_str();
+  trn->add_flag("--json", tb->json, "Print the figures as JSON");
+  trn->callback([tb, &action] { action = [tb] { return run_bench_train(*tb); }; });
 }
 
 }  // namespace llama_mm::cli

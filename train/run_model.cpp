@@ -187,22 +187,29 @@ std::vector<std::pair<int64_t, int64_t>> spans_of(const Example& e, int64_t toke
 
 }  // namespace
 
+torch::Tensor image_caption_loss_sum(MllamaForConditionalGenerationImpl& model, const media::MllamaImageInputs& images,
+                                     const torch::Tensor& tokens, const torch::Tensor& targets, int64_t& n_targets) {
+  const auto& cfg = model.config();
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> spans;
+  const auto cpu_tokens = tokens.to(torch::kCPU).contiguous();
+  for (int64_t b = 0; b < tokens.size(0); ++b) {
+    const int64_t* p = cpu_tokens[b].data_ptr<int64_t>();
+    spans.push_back(image_token_spans(std::vector<int64_t>(p, p + tokens.size(1)), cfg.image_token_index));
+  }
+  auto states = model.encode_images(images);
+  auto dense = dense_cross_attention_mask(spans, images.num_tiles, cfg.vision.max_num_tiles, tokens.size(1));
+  auto ctx = model.cross_context(states, dense.to(states.device()));
+  ForwardOptions opts;
+  opts.all_logits = true;
+  return token_loss_sum(model.forward(tokens, nullptr, &ctx, opts), targets, n_targets);
+}
+
 torch::Tensor RunModel::image_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {
   const auto& cfg = mllama->config();
   std::vector<std::vector<media::ProcessedImage>> images;
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> spans;
-  for (const auto* e : batch) {
-    images.push_back({e->image});
-    spans.push_back(spans_of(*e, cfg.image_token_index));
-  }
+  for (const auto* e : batch) images.push_back({e->image});
   auto [tokens, targets] = pad_batch(batch, cfg.text.eos_token_ids.empty() ? 0 : cfg.text.eos_token_ids[0]);
-  const auto packed = processor_->pack(images);
-  auto states = mllama->encode_images(packed);
-  auto dense = dense_cross_attention_mask(spans, packed.num_tiles, cfg.vision.max_num_tiles, tokens.size(1));
-  auto ctx = mllama->cross_context(states, dense);
-  ForwardOptions opts;
-  opts.all_logits = true;
-  return token_loss_sum(mllama->forward(tokens, nullptr, &ctx, opts), targets, n_targets);
+  return image_caption_loss_sum(*mllama, processor_->pack(images), tokens, targets, n_targets);
 }
 
 torch::Tensor RunModel::video_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {

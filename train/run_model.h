@@ -70,6 +70,12 @@ class RunModel {
   std::optional<media::MllamaImageProcessor> processor_;
 };
 
+// The next-token loss of a Llama 3.2 Vision model on captions of one image each, summed over the target tokens
+// (their count added to `n_targets`): images as the processor packs them, tokens [B, S] holding each sample's
+// <|image|>, targets [B, S] (kIgnoreTarget where nothing is learned). Shared with `bench train`.
+torch::Tensor image_caption_loss_sum(MllamaForConditionalGenerationImpl& model, const media::MllamaImageInputs& images,
+                                     const torch::Tensor& tokens, const torch::Tensor& targets, int64_t& n_targets);
+
 // Token ids [B, S_max] (right-padded with `pad`) and targets [B, S_max] (padding ignored) of a batch.
 std::pair<torch::Tensor, torch::Tensor> pad_batch(const std::vector<const Example*>& batch, int64_t pad);
 

@@ -7,6 +7,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/data_loader.h"
+#include "train/data_parallel.h"
 #include "train/dataset.h"
 #include "train/example_builder.h"
 #include "train/metrics_log.h"

@@ -32,13 +32,15 @@ stages:                                     # run in order; a stage's adapters f
     optimizer: {lr: 1.0e-4, weight_decay: 0.01, beta1: 0.9, beta2: 0.95, eps: 1.0e-8}  # AdamW
     schedule: {warmup_steps: 10, min_lr_ratio: 0.1}  # linear warm-up, then cosine to lr * min_lr_ratio
     steps: 100                              # or epochs: N
-    batch_size: 4
+    batch_size: 4                           # per process (data parallel: RANK, WORLD_SIZE, MASTER_ADDR/PORT)
     grad_accum: 1
     clip_grad_norm: 1.0                     # 0: off
-    precision: fp32                         # fp32, or bf16 (autocast, fp32 master weights)
-    eval_every: 0                           # 0: off
+    precision: fp32                         # fp32, or bf16 (CUDA: autocast, fp32 master weights)
+    eval_every: 0                           # 0: off (evaluation during training is not in this build yet)
     checkpoint_every: 50                    # 0: at the end only
     keep_checkpoints: 3
+    # best_rq: {codebooks: 16, codebook_size: 8192, codebook_dim: 16, mask_span: 32, mask_prob: 0.025,
+    #           noise_std: 0.1, max_frames: 6000, stats_samples: 256}   # objective best_rq only (the paper's values)
 )";
 
 const std::vector<std::pair<std::string, Part>>& part_names() {

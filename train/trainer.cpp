@@ -5,6 +5,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/data_loader.h"
+#include "train/data_parallel.h"
 #include "train/dataset.h"
 #include "train/metrics_log.h"
 #include "train/run_model.h"
@@ -133,6 +134,7 @@ class Progress {
 }  // namespace
 
 TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
+  const auto env = DistributedEnv::from_environment();
   fs::create_directories(cfg.output_dir);
   const auto resume_from = latest_checkpoint(cfg.output_dir);
   if (resume_from && !opts.resume)
@@ -161,7 +163,12 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
   auto run_state = model.run_state();
   if (resumed) restore(run_state, saved.params, *resume_from);
 
-  MetricsLog metrics(cfg.output_dir, resumed.has_value(), resumed ? resumed->stage : 0, resumed ? resumed->step : 0);
+  std::unique_ptr<DataParallel> dp;
+  if (env.world_size > 1) dp = std::make_unique<DataParallel>(env);
+  const bool lead = env.rank == 0;  // writes checkpoints, adapters, metrics and summaries
+  const int world = env.world_size;
+  std::optional<MetricsLog> metrics;
+  if (lead) metrics.emplace(cfg.output_dir, resumed.has_value(), resumed ? resumed->stage : 0, resumed ? resumed->step : 0);
   StopSignals signals;
   TrainResult result;
   if (resume_from) result.last_checkpoint = *resume_from;
@@ -231,6 +238,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
     }
 
     auto checkpoint = [&] {
+      if (!lead) return;
       state.data = loader.position();
       state.bad_samples = loader.bad();
       CheckpointTensors t{as_map(model.run_state()), optimizer.state()};
@@ -243,7 +251,9 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
     const auto t_stage = std::chrono::steady_clock::now();
     const double elapsed_before = state.elapsed_s;
     while (state.step < total) {
-      if (g_stop || (opts.max_steps > 0 && steps_this_run >= opts.max_steps)) {
+      bool stop = g_stop || (opts.max_steps > 0 && steps_this_run >= opts.max_steps);
+      if (dp) stop = dp->all_reduce_sum(stop ? 1.0 : 0.0) > 0;  // a signal to one rank stops them all together
+      if (stop) {
         progress.break_line();
         if (g_stop) std::cerr << "train: stopping on a signal\n";
         checkpoint();
@@ -254,8 +264,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
       std::vector<std::vector<Example>> micro;
       int64_t n_targets = 0, n_tokens = 0, n_examples = 0;
       for (int64_t a = 0; a < stage.grad_accum; ++a) {
-        micro.push_back(loader.next(stage.batch_size));
-        for (const auto& e : micro.back()) n_targets += e.n_targets(), n_tokens += e.tokens.size(), ++n_examples;
+        // Every rank draws the same global micro-batch and keeps its slice; the target count is global.
+        auto global = loader.next(stage.batch_size * world);
+        for (const auto& e : global) n_targets += e.n_targets(), n_tokens += e.tokens.size(), ++n_examples;
+        micro.emplace_back(std::make_move_iterator(global.begin() + env.rank * stage.batch_size),
+                           std::make_move_iterator(global.begin() + (env.rank + 1) * stage.batch_size));
       }
       // Next-token: every target token of the step weighs the same (accumulation is exactly the big batch). BEST-RQ:
       // masks are drawn inside the loss, so each micro-batch's mean over its masked frames weighs 1 / grad_accum.
@@ -266,7 +279,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
         int64_t n = 0;
         if (best_rq) {
           auto l = model.best_rq_loss_sum(batch, *quantizer, mask_seed(cfg.seed, si, state.step, mb), n);
-          if (n > 0) (l / static_cast<double>(n * stage.grad_accum)).backward();
+          if (n > 0) (l / static_cast<double>(n * stage.grad_accum * world)).backward();
           loss_sum += l.item<double>();
           n_masked += n;
         } else {
@@ -276,6 +289,16 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
         }
       }
       if (best_rq) n_targets = std::max<int64_t>(n_masked, 1);
+      if (dp) {
+        std::vector<torch::Tensor> grads;
+        for (auto& [name, p] : params) {
+          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+          grads.push_back(p.grad());
+        }
+        dp->all_reduce_sum(grads);
+        loss_sum = dp->all_reduce_sum(loss_sum);
+        if (best_rq) n_targets = static_cast<int64_t>(dp->all_reduce_sum(static_cast<double>(n_masked)));
+      }
       const double grad_norm = clip_grad_norm(params, stage.clip_grad_norm);
       optimizer.step(lr);
       optimizer.zero_grad();
@@ -302,15 +325,18 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
                   {"peak_rss_mb", peak_rss_mb()},
                   {"bad_samples", static_cast<int64_t>(loader.bad().size())},
                   {"elapsed_s", state.elapsed_s}};
-      metrics.write(row);
-      progress.update(state.step, row);
+      if (lead) {
+        metrics->write(row);
+        progress.update(state.step, row);
+      }
       if (stage.checkpoint_every > 0 && state.step % stage.checkpoint_every == 0 && state.step < total) checkpoint();
     }
-    const auto adapters = model.save_adapters((fs::path(cfg.output_dir) / "adapters").string(), stage.train);
+    std::vector<std::string> adapters;
+    if (lead) adapters = model.save_adapters((fs::path(cfg.output_dir) / "adapters").string(), stage.train);
     checkpoint();  // the stage's end: a resume starts the next stage
     json summary = {{"stage", stage.name}, {"steps", total}, {"samples", state.samples}, {"adapters", adapters},
                     {"bad_samples", static_cast<int64_t>(loader.bad().size())}, {"elapsed_s", state.elapsed_s}};
-    std::cout << summary.dump() << "\n" << std::flush;
+    if (lead) std::cout << summary.dump() << "\n" << std::flush;
   }
   result.finished = true;
   return result;

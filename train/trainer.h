@@ -9,7 +9,7 @@
 //
 // Resume continues from the newest checkpoint exactly: trained parameters, optimizer moments, schedule position and
 // data position are restored, so 10 + 10 steps give the parameters of 20. SIGINT/SIGTERM finish the current step,
-// write a checkpoint and return (resume later).
+// write a checkpoint and return (resume later). With WORLD_SIZE > 1 the run is data parallel (data_parallel.h).
 #pragma once
 
 #include "train/train_config.h"

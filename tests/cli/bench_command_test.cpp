@@ -26,6 +26,22 @@ TEST(BenchCommand, GenerateReportsConsistentFigures) {
   EXPECT_EQ(test::run_cli("bench generate --preset tiny -p 1 -n 1 -t 1").exit_code, 0);
 }
 
+TEST(BenchCommand, TrainReportsConsistentFigures) {
+  auto r = test::run_cli("bench train --preset tiny --batch 2 --seq 16 --tiles 2 --steps 1 -t 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["batch"], 2);
+  EXPECT_EQ(j["seq"], 16);
+  EXPECT_EQ(j["tiles"], 2);
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_GT(j["n_trainable"].get<int64_t>(), 0);
+  EXPECT_LT(j["n_trainable"].get<int64_t>(), j["n_params"].get<int64_t>());  // the LLM and vision encoder are frozen
+  EXPECT_NEAR(j["samples_per_s"].get<double>(), 2 / (j["step_ms"].get<double>() / 1000), 1e-6);
+  EXPECT_NEAR(j["mfu_percent"].get<double>(), 100 * j["achieved_gflops"].get<double>() / j["peak_gflops"].get<double>(), 1e-6);
+  EXPECT_EQ(test::run_cli("bench train --preset huge").exit_code, 2);
+  EXPECT_EQ(test::run_cli("bench train --tiles 3").exit_code, 2);
+}
+
 TEST(BenchCommand, CaptionVideoReportsSamplingAgainstDecodingEverything) {
   test::TempDir dir;
   const auto clip = (dir / "clip.mp4").string();

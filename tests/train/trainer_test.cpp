@@ -1,5 +1,6 @@
 // Tests train/trainer end to end on random tiny models: a 4-image caption set and a 4-clip speech set are learned
-// (greedy captions and transcripts reproduce them), BEST-RQ pre-trains a speech encoder, resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
+// (greedy captions and transcripts reproduce them), BEST-RQ pre-trains a speech encoder, two Gloo ranks equal one
+// process, resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
 // previous one loadable, bad samples are skipped and counted, and config problems exit 5.
 #include "adapters/adapters.h"
 #include "llm/llm.h"
@@ -8,7 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
+#include <sstream>
 
 namespace llama_mm::train {
 namespace {
@@ -188,6 +192,39 @@ TEST_F(Trainer, ResumingGivesExactlyTheUninterruptedRun) {
   // checkpoint_every 4 and keep_checkpoints 3: steps 4, 5 (the stop) and 8 remain.
   EXPECT_TRUE(fs::exists(b / "checkpoints/stage01-step00000005/state.json"));
   EXPECT_EQ(read_checkpoint_state((b / "checkpoints/stage01-step00000008").string()).step, 8);
+}
+
+TEST_F(Trainer, TwoGlooProcessesEqualOneProcessWithTheSameGlobalBatch) {
+  // Global batch 4 × 2 accumulation steps: one process with batch_size 4, or two ranks with batch_size 2 each.
+  const std::string stage = "    optimizer: {lr: 5.0e-3}\n    schedule: {warmup_steps: 2}\n    steps: 5\n"
+                            "    batch_size: 4\n    grad_accum: 2\n";
+  const auto one = write_config("dp_one", stage), two = write_config("dp_two", stage);
+  ASSERT_EQ(run_cli("train '" + one + "'").exit_code, 0);
+  const std::string port = std::to_string(20000 + ::getpid() % 20000);
+  const fs::path d = fs::path(two).parent_path();
+  auto rank = [&](int r) {
+    return "RANK=" + std::to_string(r) + " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " '" +
+           std::string(LLAMA_MM_CLI_PATH) + "' train '" + two + "' --set stages.0.batch_size=2 >'" +
+           (d / ("rank" + std::to_string(r) + ".out")).string() + "' 2>'" + (d / ("rank" + std::to_string(r) + ".err")).string() + "'";
+  };
+  const std::string cmd = "(" + rank(0) + ") & pid=$!; " + rank(1) + "; r1=$?; wait $pid; r0=$?; exit $((r0 + r1))";
+  ASSERT_EQ(std::system(("bash -c \"" + cmd + "\"").c_str()), 0) << std::ifstream(d / "rank0.err").rdbuf()
+                                                                 << std::ifstream(d / "rank1.err").rdbuf();
+  const auto a = tensors_of((fs::path(one).parent_path() / "out/adapters/image.safetensors").string());
+  const auto b = tensors_of((d / "out/adapters/image.safetensors").string());
+  ASSERT_EQ(a.size(), b.size());
+  // The same sums in another order: float rounding, which Adam's normalised steps can grow to a small fraction of
+  // the learning rate on near-zero gradients (a missing all-reduce moves weights by ~lr per step instead).
+  for (const auto& [name, t] : a)
+    EXPECT_TRUE(torch::allclose(t, b.at(name), 1e-3, 2e-4)) << name << " " << (t - b.at(name)).abs().max();
+  auto ra = read_metrics((fs::path(one).parent_path() / "out").string()), rb = read_metrics((d / "out").string());
+  ASSERT_EQ(rb.size(), 5u);  // rank 0 alone writes metrics
+  for (size_t i = 0; i < ra.size(); ++i) EXPECT_NEAR(ra[i]["loss"].get<double>(), rb[i]["loss"].get<double>(), 1e-4);
+  // Only rank 0 prints the stage summary.
+  std::stringstream out1;
+  out1 << std::ifstream(d / "rank1.out").rdbuf();
+  EXPECT_EQ(out1.str(), "");
+  EXPECT_EQ(run_cli("train '" + two + "'", "", "WORLD_SIZE=two").exit_code, 5);
 }
 
 TEST_F(Trainer, TheLlmIsFrozenAndOnlyTheDeclaredPartsLearn) {
