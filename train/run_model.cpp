@@ -339,6 +339,23 @@ torch::Tensor RunModel::loss_sum(const std::vector<Example>& batch, int64_t& n_t
   return total;
 }
 
+std::string RunModel::answer(const Example& ex, int64_t max_new_tokens) {
+  // The prompt: everything up to the first learned token, i.e. through the first assistant header.
+  const auto first = std::find_if(ex.targets.begin(), ex.targets.end(), [](int64_t t) { return t != kIgnoreTarget; });
+  const std::vector<int32_t> prompt(ex.tokens.begin(), ex.tokens.begin() + (first - ex.targets.begin()) + 1);
+  GenerateParams params;
+  params.n_predict = static_cast<int>(max_new_tokens);
+  params.sampling.temperature = 0.0f;  // greedy
+  if (ex.kind == MediaKind::Audio) {
+    torch::NoGradGuard no_grad;
+    auto out = speech->forward(ex.mel.unsqueeze(0), {});
+    auto clip = out.embeds[0].narrow(0, 0, out.lengths[0].item<int64_t>());
+    return generate_with_speech(llm(), *speech, tok_, prompt, {clip}, params).text;
+  }
+  if (ex.kind == MediaKind::Video) return generate_mllama(*mllama, tok_, prompt, {}, params, {}, {ex.video}).text;
+  return generate_mllama(*mllama, tok_, prompt, processor_->pack({{ex.image}}), params).text;
+}
+
 std::vector<std::string> RunModel::save_adapters(const std::string& dir, const std::vector<Part>& parts) {
   namespace fs = std::filesystem;
   fs::create_directories(dir);

@@ -51,6 +51,10 @@ class RunModel {
   // Sets the speech encoder's per-bin feature statistics (mean, std) from the examples' mel frames.
   void set_feature_statistics(const std::vector<Example>& examples);
 
+  // The model's greedy answer to an example's prompt (its conversation up to the first assistant turn), as
+  // caption / transcribe would give it.
+  std::string answer(const Example& ex, int64_t max_new_tokens);
+
   // Writes the adapter files `parts` belong to into `dir` (image.safetensors, video.safetensors,
   // speech.safetensors), atomically. Returns their paths.
   std::vector<std::string> save_adapters(const std::string& dir, const std::vector<Part>& parts);

@@ -9,6 +9,7 @@
 #include "train/data_loader.h"
 #include "train/data_parallel.h"
 #include "train/dataset.h"
+#include "train/evaluator.h"
 #include "train/example_builder.h"
 #include "train/metrics_log.h"
 #include "train/metrics_plot.h"

@@ -36,7 +36,9 @@ stages:                                     # run in order; a stage's adapters f
     grad_accum: 1
     clip_grad_norm: 1.0                     # 0: off
     precision: fp32                         # fp32, or bf16 (CUDA: autocast, fp32 master weights)
-    eval_every: 0                           # 0: off (evaluation during training is not in this build yet)
+    eval_every: 0                           # N: every N steps and at the end, greedy answers for eval_samples
+    # eval_data: {format: jsonl, path: data/val.jsonl}   # default: the first eval_samples of the training data
+    eval_samples: 16                        # metrics: eval_exact_match, eval_wer (word error rate)
     checkpoint_every: 50                    # 0: at the end only
     keep_checkpoints: 3
     # best_rq: {codebooks: 16, codebook_size: 8192, codebook_dim: 16, mask_span: 32, mask_prob: 0.025,
@@ -129,10 +131,28 @@ Part parse_part(const At& at) {
   at.fail("unknown part '" + s + "' (known: " + known + ")");
 }
 
+DataConfig parse_data(const At& data) {
+  DataConfig d;
+  check_keys(data, {"format", "path", "root", "max_bad_fraction"});
+  require(data, "format");
+  require(data, "path");
+  read(data, "format", d.format);
+  read(data, "path", d.path);
+  read(data, "root", d.root);
+  read(data, "max_bad_fraction", d.max_bad_fraction);
+  static const std::set<std::string> formats = {"jsonl", "sharegpt", "coco", "librispeech", "nemo"};
+  if (!formats.count(d.format))
+    data.child("format", data.node["format"]).fail("expected jsonl, sharegpt, coco, librispeech or nemo, got '" +
+                                                   d.format + "'");
+  if (d.max_bad_fraction < 0 || d.max_bad_fraction > 1)
+    data.child("max_bad_fraction", data.node["max_bad_fraction"]).fail("must be in [0, 1]");
+  return d;
+}
+
 StageConfig parse_stage(const At& at) {
   check_keys(at, {"name", "objective", "data", "train", "optimizer", "schedule", "steps", "epochs", "batch_size",
-                  "grad_accum", "clip_grad_norm", "precision", "eval_every", "checkpoint_every", "keep_checkpoints",
-                  "best_rq"});
+                  "grad_accum", "clip_grad_norm", "precision", "eval_every", "eval_data", "eval_samples",
+                  "checkpoint_every", "keep_checkpoints", "best_rq"});
   StageConfig s;
   require(at, "name");
   read(at, "name", s.name);
@@ -140,20 +160,8 @@ StageConfig parse_stage(const At& at) {
   if (s.objective != "next_token" && s.objective != "best_rq")
     at.child("objective", at.node["objective"]).fail("expected next_token or best_rq, got '" + s.objective + "'");
   require(at, "data");
-  const At data = at.child("data", at.node["data"]);
-  check_keys(data, {"format", "path", "root", "max_bad_fraction"});
-  require(data, "format");
-  require(data, "path");
-  read(data, "format", s.data.format);
-  read(data, "path", s.data.path);
-  read(data, "root", s.data.root);
-  read(data, "max_bad_fraction", s.data.max_bad_fraction);
-  static const std::set<std::string> formats = {"jsonl", "sharegpt", "coco", "librispeech", "nemo"};
-  if (!formats.count(s.data.format))
-    data.child("format", data.node["format"]).fail("expected jsonl, sharegpt, coco, librispeech or nemo, got '" +
-                                                   s.data.format + "'");
-  if (s.data.max_bad_fraction < 0 || s.data.max_bad_fraction > 1)
-    data.child("max_bad_fraction", data.node["max_bad_fraction"]).fail("must be in [0, 1]");
+  s.data = parse_data(at.child("data", at.node["data"]));
+  if (const YAML::Node n = at.node["eval_data"]) s.eval_data = parse_data(at.child("eval_data", n));
   require(at, "train");
   const At train = at.child("train", at.node["train"]);
   if (!train.node.IsSequence() || train.node.size() == 0) train.fail("expected a non-empty list of parts");
@@ -192,6 +200,9 @@ StageConfig parse_stage(const At& at) {
   read(at, "clip_grad_norm", s.clip_grad_norm);
   read(at, "precision", s.precision);
   read(at, "eval_every", s.eval_every);
+  read(at, "eval_samples", s.eval_samples);
+  at_least(at, "eval_samples", static_cast<double>(s.eval_samples), 1, false);
+  if (s.eval_every > 0 && s.objective == "best_rq") at.child("eval_every", at.node["eval_every"]).fail("best_rq has no generation to evaluate");
   read(at, "checkpoint_every", s.checkpoint_every);
   read(at, "keep_checkpoints", s.keep_checkpoints);
   at_least(at, "batch_size", static_cast<double>(s.batch_size), 1, false);
@@ -332,7 +343,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   resolve(c.base);
   resolve(c.output_dir);
   for (auto& a : c.adapters) resolve(a.from);
-  for (auto& s : c.stages) resolve(s.data.path), resolve(s.data.root);
+  for (auto& s : c.stages) resolve(s.data.path), resolve(s.data.root), resolve(s.eval_data.path), resolve(s.eval_data.root);
   return c;
 }
 
@@ -351,6 +362,8 @@ void validate_train_config(const TrainConfig& cfg, const std::string& origin) {
   for (const auto& s : cfg.stages) {
     const std::string where = "stage '" + s.name + "': ";
     if (!fs::exists(s.data.path)) fail(where + "data.path " + s.data.path + " not found");
+    if (!s.eval_data.path.empty() && !fs::exists(s.eval_data.path))
+      fail(where + "eval_data.path " + s.eval_data.path + " not found");
     if (!s.data.root.empty() && !fs::is_directory(s.data.root)) fail(where + "data.root " + s.data.root + " not found");
     for (Part p : s.train) {
       const bool vision = p == Part::VisionEncoder || p == Part::ImageCrossAttention;

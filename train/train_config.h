@@ -58,6 +58,8 @@ struct StageConfig {
   double clip_grad_norm = 1.0;  // 0: no clipping
   std::string precision = "fp32";  // fp32, bf16 (autocast with fp32 master weights)
   int64_t eval_every = 0, checkpoint_every = 0, keep_checkpoints = 3;
+  DataConfig eval_data;       // path "" : evaluate on the training data
+  int64_t eval_samples = 16;  // samples answered greedily per evaluation
   BestRqConfig best_rq;  // objective best_rq only
 };
 

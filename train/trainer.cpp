@@ -7,6 +7,7 @@
 #include "train/data_loader.h"
 #include "train/data_parallel.h"
 #include "train/dataset.h"
+#include "train/evaluator.h"
 #include "train/metrics_log.h"
 #include "train/run_model.h"
 
@@ -180,8 +181,6 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
     const bool continuing = resumed && si == first_stage;
     if (stage.precision == "bf16" && !torch::cuda::is_available())
       throw Error(ErrorKind::Config, "stage '" + stage.name + "': precision bf16 needs a CUDA device; use fp32 on CPU");
-    if (stage.eval_every > 0)
-      throw Error(ErrorKind::Config, "stage '" + stage.name + "': eval_every is not in this build yet; set it to 0");
 
     auto samples = read_dataset(stage.data);
     const int64_t n_samples = static_cast<int64_t>(samples.size());
@@ -221,6 +220,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
         model.set_feature_statistics(first);
         std::cerr << "train: feature statistics from " << first.size() << " utterances\n";
       }
+    }
+    std::vector<Sample> eval_set;  // answered greedily every eval_every steps (rank 0)
+    if (stage.eval_every > 0 && lead) {
+      eval_set = stage.eval_data.path.empty() ? samples : read_dataset(stage.eval_data);
+      if (static_cast<int64_t>(eval_set.size()) > stage.eval_samples) eval_set.resize(stage.eval_samples);
     }
     DataLoader loader(std::move(samples), builder, cfg.seed + si, stage.data.max_bad_fraction, opts.workers,
                       stage.data.path);
@@ -325,6 +329,15 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
                   {"peak_rss_mb", peak_rss_mb()},
                   {"bad_samples", static_cast<int64_t>(loader.bad().size())},
                   {"elapsed_s", state.elapsed_s}};
+      if (!eval_set.empty() && (state.step % stage.eval_every == 0 || state.step == total)) {
+        const auto e = evaluate(model, builder, eval_set);
+        row["eval_exact_match"] = e.exact_match;
+        row["eval_wer"] = e.wer;
+        row["eval_samples"] = e.samples;
+        progress.break_line();
+        std::cerr << "train: eval at step " << state.step << ": exact match " << e.exact_match << ", WER " << e.wer
+                  << " (" << e.samples << " samples)\n";
+      }
       if (lead) {
         metrics->write(row);
         progress.update(state.step, row);

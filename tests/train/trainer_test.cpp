@@ -64,12 +64,17 @@ std::map<std::string, torch::Tensor> tensors_of(const std::string& path) {
 TEST_F(Trainer, OverfitsFourImageCaptionsAndCaptionReproducesThem) {
   const auto cfg = write_config("overfit",
                                 "    optimizer: {lr: 1.0e-2, weight_decay: 0.0}\n    schedule: {warmup_steps: 5}\n"
-                                "    steps: 120\n    batch_size: 4\n");
+                                "    steps: 120\n    batch_size: 4\n    eval_every: 60\n");
   auto r = run_cli("train '" + cfg + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const fs::path out = fs::path(cfg).parent_path() / "out";
   auto rows = read_metrics(out.string());
   ASSERT_EQ(rows.size(), 120u);
+  // Evaluation (greedy answers on the training captions) at steps 60 and 120 only; all exact at the end.
+  for (const auto& row : rows) EXPECT_EQ(row.contains("eval_wer"), row["step"] == 60 || row["step"] == 120) << row;
+  EXPECT_EQ(rows.back()["eval_exact_match"], 1.0);
+  EXPECT_EQ(rows.back()["eval_wer"], 0.0);
+  EXPECT_EQ(rows.back()["eval_samples"], 4);
   EXPECT_GT(rows.front()["loss"].get<double>(), 2.0);  // random adapters: about ln(vocab) at first
   EXPECT_LT(rows.back()["loss"].get<double>(), 0.4);   // a random frozen LLM keeps some mass elsewhere
   EXPECT_EQ(rows.back()["bad_samples"], 0);

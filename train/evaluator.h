@@ -1,0 +1,27 @@
+// train/evaluator.h: evaluation during training (`eval_every`): the model answers each evaluation sample greedily,
+// as `caption` / `transcribe` would, and the answers are scored against the sample's first assistant turn:
+//   eval_exact_match  share of answers equal to the reference (surrounding whitespace ignored)
+//   eval_wer          word error rate over all samples: word-level edit distance / reference words
+#pragma once
+
+#include "train/data_loader.h"
+#include "train/run_model.h"
+
+#include <string>
+#include <vector>
+
+namespace llama_mm::train {
+
+// Word-level Levenshtein distance (substitutions, insertions, deletions) between whitespace-split texts.
+int64_t word_edit_distance(const std::string& reference, const std::string& hypothesis);
+int64_t word_count(const std::string& text);
+
+struct EvalResult {
+  int64_t samples = 0, bad = 0;
+  double exact_match = 0, wer = 0;
+  std::vector<std::string> answers;  // in sample order (unreadable samples are skipped)
+};
+
+EvalResult evaluate(RunModel& model, const ExampleBuilder& builder, const std::vector<Sample>& samples);
+
+}  // namespace llama_mm::train
