@@ -218,17 +218,31 @@ float pcm_sample(const uint8_t* b, size_t i, PcmFormat format) {
   return 0;
 }
 
-}  // namespace
-
-Audio load_audio_file(const std::string& path, const AudioLimits& limits) {
+std::unique_ptr<detail::Demuxer> open_audio_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const auto status = fs::status(path, ec);
   if (!fs::exists(status)) fail(path, "no such file");
   if (fs::is_directory(status)) fail(path, "it is a directory, not an audio file");
   if (fs::is_regular_file(status) && fs::file_size(path, ec) == 0 && !ec) fail(path, "the file is empty (0 bytes)");
-  auto d = detail::open_file_demuxer(path, "audio");
+  return detail::open_file_demuxer(path, "audio");
+}
+
+}  // namespace
+
+Audio load_audio_file(const std::string& path, const AudioLimits& limits) {
+  auto d = open_audio_file(path);
   return decode_demuxed(*d, path, limits);
+}
+
+double probe_audio_seconds(const std::string& path) {
+  auto d = open_audio_file(path);
+  AVFormatContext* fmt = d->fmt.get();
+  if (int err = avformat_find_stream_info(fmt, nullptr); err < 0)
+    fail(path, "FFmpeg cannot read its stream information: " + av_error(err));
+  const int stream = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+  if (stream < 0) fail(path, "it has no audio stream");
+  return detail::stated_seconds(fmt, fmt->streams[stream]);
 }
 
 Audio decode_audio(const std::string& bytes, const std::string& name, const AudioLimits& limits) {

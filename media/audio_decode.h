@@ -37,6 +37,9 @@ struct AudioLimits {
 
 // The file at `path` (always a local file: "http://..." or "concat:..." is a file name like any other).
 Audio load_audio_file(const std::string& path, const AudioLimits& limits = {});
+// The duration the file's headers state, in seconds, or -1 when they state none (nothing is decoded; bit-rate
+// guesses are not used). Cheap: for ordering training clips by length. Errors as for load_audio_file.
+double probe_audio_seconds(const std::string& path);
 // An in-memory file; `name` is used in error messages. The format comes from the bytes, never from `name`.
 Audio decode_audio(const std::string& bytes, const std::string& name, const AudioLimits& limits = {});
 

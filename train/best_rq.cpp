@@ -32,18 +32,14 @@ torch::Tensor BestRqImpl::targets(const torch::Tensor& normalised) const {
   return ids.t().reshape({B, Tp, cfg_.codebooks});
 }
 
-torch::Tensor BestRqImpl::draw_mask(const torch::Tensor& lengths, int64_t T, at::Generator gen) const {
-  const int64_t B = lengths.size(0);
-  auto starts = torch::empty({B, T}).uniform_(0.0, 1.0, gen).lt(cfg_.mask_prob);
-  auto mask = torch::zeros({B, T}, torch::kBool);
-  auto s = starts.accessor<bool, 2>();
-  auto m = mask.accessor<bool, 2>();
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t len = lengths[b].item<int64_t>();
-    for (int64_t t = 0; t < len; ++t)
-      if (s[b][t])
-        for (int64_t u = t; u < std::min(len, t + cfg_.mask_span); ++u) m[b][u] = true;
-  }
+torch::Tensor BestRqImpl::draw_mask(int64_t length, at::Generator gen) const {
+  auto starts = torch::empty({length}).uniform_(0.0, 1.0, gen).lt(cfg_.mask_prob);
+  auto mask = torch::zeros({length}, torch::kBool);
+  auto s = starts.accessor<bool, 1>();
+  auto m = mask.accessor<bool, 1>();
+  for (int64_t t = 0; t < length; ++t)
+    if (s[t])
+      for (int64_t u = t; u < std::min(length, t + cfg_.mask_span); ++u) m[u] = true;
   return mask;
 }
 

@@ -8,7 +8,8 @@
 //     N(0, noise_std) in the normalised domain. An encoder frame is masked when any of its mel frames is;
 //   - loss: a Linear(E -> K) head per codebook on the encoder output, cross-entropy on masked frames only, averaged
 //     over the C codebooks (multi-softmax). Heads are trained with the encoder and dropped afterwards.
-// Projections and codebooks come from the run's seed alone, so a resumed run rebuilds them exactly.
+// Projections and codebooks come from the run's seed alone, so a resumed run rebuilds them exactly. Masks and noise
+// are drawn per utterance from its own seed, so they do not depend on what else is in the batch (or on which rank).
 #pragma once
 
 #include "train/train_config.h"
@@ -23,8 +24,8 @@ class BestRqImpl : public torch::nn::Module {
 
   // Normalised features [B, T, M] with valid lengths [B] -> codebook ids [B, ceil(T / stack), C].
   torch::Tensor targets(const torch::Tensor& normalised) const;
-  // Mel-frame mask [B, T] (true = masked) for the valid frames, drawn from `gen`.
-  torch::Tensor draw_mask(const torch::Tensor& lengths, int64_t T, at::Generator gen) const;
+  // Mel-frame mask [length] (true = masked) of one utterance, drawn from `gen`.
+  torch::Tensor draw_mask(int64_t length, at::Generator gen) const;
   // Head logits [N, C, K] for encoder frames [N, E].
   torch::Tensor logits(const torch::Tensor& hidden) const;
 

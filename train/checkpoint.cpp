@@ -19,12 +19,24 @@ namespace llama_mm::train {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+namespace {
+
+json position_json(const DataPosition& p) { return {{"epoch", p.epoch}, {"cursor", p.cursor}}; }
+DataPosition position_of(const json& j) { return {j.at("epoch").get<int64_t>(), j.at("cursor").get<int64_t>()}; }
+
+}  // namespace
+
 json CheckpointState::to_json() const {
-  return {{"stage", stage},     {"stage_name", stage_name}, {"step", step},
-          {"total_steps", total_steps},
-          {"data", {{"epoch", data.epoch}, {"cursor", data.cursor}}},
-          {"bad_samples", std::vector<int64_t>(bad_samples.begin(), bad_samples.end())},
-          {"seed", seed},       {"samples", samples},       {"tokens", tokens}, {"elapsed_s", elapsed_s}};
+  json j = {{"stage", stage},     {"stage_name", stage_name}, {"step", step},
+            {"total_steps", total_steps},
+            {"data", position_json(data)},
+            {"bad_samples", std::vector<int64_t>(bad_samples.begin(), bad_samples.end())},
+            {"seed", seed},       {"samples", samples},       {"tokens", tokens}, {"elapsed_s", elapsed_s}};
+  if (!rank_data.empty()) {
+    j["rank_data"] = json::array();
+    for (const auto& p : rank_data) j["rank_data"].push_back(position_json(p));
+  }
+  return j;
 }
 
 CheckpointState CheckpointState::from_json(const json& j, const std::string& origin) {
@@ -34,8 +46,9 @@ CheckpointState CheckpointState::from_json(const json& j, const std::string& ori
     s.stage_name = j.at("stage_name").get<std::string>();
     s.step = j.at("step").get<int64_t>();
     s.total_steps = j.at("total_steps").get<int64_t>();
-    s.data.epoch = j.at("data").at("epoch").get<int64_t>();
-    s.data.cursor = j.at("data").at("cursor").get<int64_t>();
+    s.data = position_of(j.at("data"));
+    if (j.contains("rank_data"))
+      for (const auto& p : j.at("rank_data")) s.rank_data.push_back(position_of(p));
     for (const auto& b : j.at("bad_samples")) s.bad_samples.insert(b.get<int64_t>());
     s.seed = j.at("seed").get<uint64_t>();
     s.samples = j.at("samples").get<int64_t>();

@@ -2,7 +2,7 @@
 //
 //   stage01-step00000050/  params.safetensors     what the run trains (RunModel::run_state names), fp32
 //                          optimizer.safetensors  AdamW moments and step (AdamW::state)
-//                          state.json             stage, step, data position, bad samples, seed, counters
+//                          state.json             stage, step, data positions, bad samples, seed, counters
 //
 // A checkpoint is written into a ".tmp-…" folder, every file fsynced, then renamed into place and the parent
 // fsynced: a crash (even kill -9) at any point leaves the earlier checkpoints as they were, and only folders with
@@ -26,7 +26,8 @@ struct CheckpointState {
   std::string stage_name;
   int64_t step = 0;         // optimizer steps done in the stage
   int64_t total_steps = 0;  // the stage's length
-  DataPosition data;
+  DataPosition data;                   // where rank 0's (a single process's) data stream continues
+  std::vector<DataPosition> rank_data;  // data parallel: every rank's, in rank order (empty for one process)
   std::set<int64_t> bad_samples;
   uint64_t seed = 0;
   int64_t samples = 0, tokens = 0;  // trained on so far in the stage

@@ -63,8 +63,10 @@ DataParallel::~DataParallel() = default;
 
 void DataParallel::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {
   if (tensors.empty()) return;
+  // fp64 when the first tensor is (counts, positions), else fp32 (gradients).
+  const auto dtype = tensors[0].scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   std::vector<torch::Tensor> flat_parts;
-  for (const auto& t : tensors) flat_parts.push_back(t.detach().to(torch::kCPU, torch::kFloat32).reshape({-1}));
+  for (const auto& t : tensors) flat_parts.push_back(t.detach().to(torch::kCPU, dtype).reshape({-1}));
   std::vector<torch::Tensor> buffer{torch::cat(flat_parts)};
   impl_->pg->allreduce(buffer)->wait();
   int64_t offset = 0;

@@ -1,9 +1,9 @@
 // train/data_parallel.h: data parallelism over processes with LibTorch's c10d, configured the torchrun way from
-// RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. Every rank holds the whole model and draws the same
-// global micro-batches (batch_size per rank × WORLD_SIZE examples, in the same seeded order), trains on its own
-// slice of each, and the gradients of the trainable parameters are summed across ranks before clipping and the
-// optimizer step: the update equals one process's with the global batch, up to summation order. Rank 0 writes
-// checkpoints, adapters and metrics. Gloo carries the tensors (CPU; CUDA tensors are staged through host memory).
+// RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. Every rank holds the whole model, reads and
+// preprocesses only its share of the data stream (data_loader.h: positions rank, rank + world, ...), and the
+// gradients of the trainable parameters are summed across ranks before clipping and the optimizer step: with no
+// bad samples the update equals one process's with the global batch, up to summation order. Bad samples found by
+// one rank are shared with all. Rank 0 writes checkpoints, adapters and metrics. Gloo carries the tensors (CPU; CUDA tensors are staged through host memory).
 #pragma once
 
 #include <torch/torch.h>
@@ -33,7 +33,7 @@ class DataParallel {
   ~DataParallel();
   int rank() const { return env_.rank; }
   int world_size() const { return env_.world_size; }
-  // Sums every tensor across ranks, in place (one flat buffer per call).
+  // Sums every tensor across ranks, in place (one flat buffer per call: fp64 if the first tensor is, else fp32).
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
   double all_reduce_sum(double value);
   void barrier();

@@ -50,6 +50,14 @@ std::string string_field(const json& j, const char* key, const std::string& wher
   return it->get<std::string>();
 }
 
+// The optional "duration" in seconds, or -1.
+double duration_field(const json& j, const std::string& where) {
+  const auto it = j.find("duration");
+  if (it == j.end() || it->is_null()) return -1;
+  if (!it->is_number() || it->get<double>() < 0) fail(where, "\"duration\" must be a number of seconds >= 0");
+  return it->get<double>();
+}
+
 // Removes the LLaVA-style media markers and the whitespace they leave at the edges.
 std::string strip_markers(std::string s) {
   for (const char* m : {"<image>", "<video>", "<audio>", "<speech>"})
@@ -94,6 +102,7 @@ Sample sample_of(const json& j, const std::string& root, const std::string& wher
     }
   if (n_media != 1) fail(where, "expected exactly one of \"image\", \"video\" and \"audio\"");
   if (j.contains("language")) s.language = string_field(j, "language", where);
+  s.duration_s = duration_field(j, where);
   if (j.contains("conversations")) {
     s.turns = conversation(j["conversations"], where);
   } else if (need_conversations) {
@@ -221,6 +230,7 @@ std::vector<Sample> read_nemo(const std::string& path, const std::string& root) 
     s.media = resolve(root, string_field(j, "audio_filepath", where));
     s.turns = {{"user", ""}, {"assistant", string_field(j, "text", where)}};
     if (j.contains("lang")) s.language = string_field(j, "lang", where);
+    s.duration_s = duration_field(j, where);
     s.origin = where;
     out.push_back(std::move(s));
   });

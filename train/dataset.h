@@ -10,7 +10,9 @@
 //                sample per caption
 //   librispeech  a LibriSpeech directory: every SPEAKER-CHAPTER.trans.txt ("UTT-ID TRANSCRIPT" lines) with
 //                UTT-ID.flac beside it
-//   nemo         NeMo audio manifest: JSONL of {"audio_filepath", "text", "duration"?}
+//   nemo         NeMo audio manifest: JSONL of {"audio_filepath", "text", "duration"?, "lang"?}
+//
+// jsonl and sharegpt objects may also state "duration" (seconds; used for audio length bucketing).
 //
 // Media paths are resolved against DataConfig::root (default: the manifest's folder). A manifest that cannot be
 // read or parsed is ErrorKind::InputDecode naming the file and line; missing media files are not checked here
@@ -37,6 +39,7 @@ struct Sample {
   std::string media;         // resolved path
   std::vector<Turn> turns;   // at least one assistant turn; the media belongs to the first user turn
   std::string language;      // speech: the target language name ("" = English)
+  double duration_s = -1;    // audio: as the manifest states it ("duration"), -1 unknown
   std::string origin;        // "manifest:line" (or the transcript file) for logs
 };
 

@@ -287,8 +287,8 @@ void RunModel::set_feature_statistics(const std::vector<Example>& examples) {
   enc.feature_std.copy_(all.std(0, /*unbiased=*/false).clamp_min(1e-5));
 }
 
-torch::Tensor RunModel::best_rq_loss_sum(const std::vector<Example>& batch, BestRqImpl& quantizer, uint64_t mask_seed,
-                                         int64_t& n_targets) {
+torch::Tensor RunModel::best_rq_loss_sum(const std::vector<Example>& batch, BestRqImpl& quantizer,
+                                         const std::vector<uint64_t>& mask_seeds, int64_t& n_targets) {
   auto& enc = *speech->encoder;
   const int64_t B = static_cast<int64_t>(batch.size()), M = batch[0].mel.size(1);
   int64_t T = 0;
@@ -302,9 +302,14 @@ torch::Tensor RunModel::best_rq_loss_sum(const std::vector<Example>& batch, Best
   const auto mean = enc.feature_mean.detach().to(torch::kFloat32), std = enc.feature_std.detach().to(torch::kFloat32);
   auto normalised = (mel - mean) / std;
   auto targets = quantizer.targets(normalised);  // from the unmasked features
-  auto gen = at::detail::createCPUGenerator(mask_seed);
-  auto mask = quantizer.draw_mask(lengths, T, gen);  // [B, T]
-  auto noise = torch::empty({B, T, M}).normal_(0.0, quantizer.config().noise_std, gen);
+  auto mask = torch::zeros({B, T}, torch::kBool);  // padding is never masked
+  auto noise = torch::zeros({B, T, M});
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = batch[b].mel.size(0);
+    auto gen = at::detail::createCPUGenerator(mask_seeds.at(b));
+    mask[b].narrow(0, 0, len).copy_(quantizer.draw_mask(len, gen));
+    noise[b].narrow(0, 0, len).normal_(0.0, quantizer.config().noise_std, gen);
+  }
   auto masked_mel = torch::where(mask.unsqueeze(-1), noise * std + mean, mel);  // noise after normalisation
   auto out = enc.forward(masked_mel, lengths);                                   // hidden [B, T', E]
   const int64_t stack = enc.config().stack, Tp = out.hidden.size(1);

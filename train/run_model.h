@@ -45,9 +45,9 @@ class RunModel {
   torch::Tensor loss_sum(const std::vector<Example>& batch, int64_t& n_targets);
 
   // BEST-RQ (best_rq.h): the masked-prediction loss summed over the batch's masked encoder frames (their count in
-  // `n_targets`), masks drawn from `mask_seed`.
-  torch::Tensor best_rq_loss_sum(const std::vector<Example>& batch, BestRqImpl& quantizer, uint64_t mask_seed,
-                                 int64_t& n_targets);
+  // `n_targets`); example b's mask and noise are drawn from mask_seeds[b].
+  torch::Tensor best_rq_loss_sum(const std::vector<Example>& batch, BestRqImpl& quantizer,
+                                 const std::vector<uint64_t>& mask_seeds, int64_t& n_targets);
   // Sets the speech encoder's per-bin feature statistics (mean, std) from the examples' mel frames.
   void set_feature_statistics(const std::vector<Example>& examples);
 

@@ -28,6 +28,7 @@ stages:                                     # run in order; a stage's adapters f
       path: data/videos.jsonl               # {"video": "clip.mp4", "text": "..."} per line
       root: data                            # media paths are relative to this (default: the manifest's folder)
       max_bad_fraction: 0.01                # more unreadable samples than this stops the stage
+      bucket_window: 64                     # audio: batch clips of similar length, sorted in windows of N batches (0: off)
     train: [video_aggregator, video_cross_attention]  # everything else stays frozen; the LLM always does
     optimizer: {lr: 1.0e-4, weight_decay: 0.01, beta1: 0.9, beta2: 0.95, eps: 1.0e-8}  # AdamW
     schedule: {warmup_steps: 10, min_lr_ratio: 0.1}  # linear warm-up, then cosine to lr * min_lr_ratio
@@ -133,19 +134,21 @@ Part parse_part(const At& at) {
 
 DataConfig parse_data(const At& data) {
   DataConfig d;
-  check_keys(data, {"format", "path", "root", "max_bad_fraction"});
+  check_keys(data, {"format", "path", "root", "max_bad_fraction", "bucket_window"});
   require(data, "format");
   require(data, "path");
   read(data, "format", d.format);
   read(data, "path", d.path);
   read(data, "root", d.root);
   read(data, "max_bad_fraction", d.max_bad_fraction);
+  read(data, "bucket_window", d.bucket_window);
   static const std::set<std::string> formats = {"jsonl", "sharegpt", "coco", "librispeech", "nemo"};
   if (!formats.count(d.format))
     data.child("format", data.node["format"]).fail("expected jsonl, sharegpt, coco, librispeech or nemo, got '" +
                                                    d.format + "'");
   if (d.max_bad_fraction < 0 || d.max_bad_fraction > 1)
     data.child("max_bad_fraction", data.node["max_bad_fraction"]).fail("must be in [0, 1]");
+  if (d.bucket_window < 0) data.child("bucket_window", data.node["bucket_window"]).fail("must be >= 0");
   return d;
 }
 

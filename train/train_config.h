@@ -25,6 +25,8 @@ struct DataConfig {
   std::string path;    // manifest, annotation file or directory; relative paths are from the config's folder
   std::string root;    // media paths in the manifest are relative to this ("" = the manifest's folder)
   double max_bad_fraction = 0.01;  // more unreadable samples than this stops the stage
+  int64_t bucket_window = 64;      // audio: batches of similar clip length, sorted within windows of this many
+                                   // batches (0: off)
 };
 
 struct OptimizerConfig {

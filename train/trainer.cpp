@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 namespace llama_mm::train {
 
@@ -87,12 +89,26 @@ void restore(const NamedParams& params, const std::map<std::string, torch::Tenso
                                           " (was the config changed?)");
 }
 
-// The masks of (stage, step, micro-batch): the same in a resumed run.
-uint64_t mask_seed(uint64_t seed, size_t stage, int64_t step, size_t micro) {
+// The BEST-RQ mask seed of (stage, step, micro-batch, place in the global micro-batch): the same in a resumed run
+// and for any number of ranks.
+uint64_t mask_seed(uint64_t seed, size_t stage, int64_t step, size_t micro, int64_t slot) {
   uint64_t h = seed * 0x9E3779B97F4A7C15ULL;
-  for (uint64_t v : {static_cast<uint64_t>(stage), static_cast<uint64_t>(step), static_cast<uint64_t>(micro)})
+  for (uint64_t v : {static_cast<uint64_t>(stage), static_cast<uint64_t>(step), static_cast<uint64_t>(micro),
+                     static_cast<uint64_t>(slot)})
     h = (h ^ v) * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
   return h;
+}
+
+// Where rank `rank` continues a resumed stage: its own saved position, or (another number of ranks, or none
+// saved) rank 0's stream position plus `rank`.
+DataPosition resume_position(const CheckpointState& s, int rank, int world, int64_t n_samples) {
+  if (static_cast<int>(s.rank_data.size()) == world) return s.rank_data[rank];
+  if (world == 1 && s.rank_data.empty()) return s.data;
+  if (rank == 0)
+    std::cerr << "train: the checkpoint was written by " << std::max<size_t>(1, s.rank_data.size())
+              << " process(es), this run has " << world << "; the data order continues from rank 0's position\n";
+  const int64_t g = s.data.epoch * n_samples + s.data.cursor + rank;
+  return {g / n_samples, g % n_samples};
 }
 
 std::string part_list(const std::vector<Part>& parts) {
@@ -226,8 +242,20 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
       eval_set = stage.eval_data.path.empty() ? samples : read_dataset(stage.eval_data);
       if (static_cast<int64_t>(eval_set.size()) > stage.eval_samples) eval_set.resize(stage.eval_samples);
     }
-    DataLoader loader(std::move(samples), builder, cfg.seed + si, stage.data.max_bad_fraction, opts.workers,
-                      stage.data.path);
+    LoaderOptions lo;
+    lo.seed = cfg.seed + si;
+    lo.max_bad_fraction = stage.data.max_bad_fraction;
+    lo.workers = opts.workers;
+    lo.origin = stage.data.path;
+    lo.rank = env.rank;
+    lo.world = world;
+    const bool audio = std::all_of(samples.begin(), samples.end(), [](const Sample& s) { return s.kind == MediaKind::Audio; });
+    if (audio && stage.data.bucket_window > 0) {
+      lo.bucket_batch = stage.batch_size * world;
+      lo.bucket_window = stage.data.bucket_window;
+      std::cerr << "train: batching clips of similar length (windows of " << lo.bucket_window << " batches)\n";
+    }
+    DataLoader loader(std::move(samples), builder, lo);
     AdamW optimizer(params, stage.optimizer);
     CheckpointState state;
     state.stage = static_cast<int64_t>(si);
@@ -238,13 +266,43 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
       restore(objective_params, saved.params, *resume_from, /*objective=*/true);
       optimizer.load_state(saved.optimizer, *resume_from);
       state = *resumed;
-      loader.seek(state.data, state.bad_samples);
+      loader.seek(resume_position(state, env.rank, world, n_samples), state.bad_samples);
     }
 
+    // Bad samples one rank found are shared with all (so none reads them again and all stop together when too
+    // many are bad): a count every step, the set only when there is news.
+    size_t synced_bad = loader.bad().size();
+    auto sync_bad = [&] {
+      if (!dp) return;
+      if (dp->all_reduce_sum(static_cast<double>(loader.bad().size() - synced_bad)) > 0) {
+        auto mask = torch::zeros({loader.size()}, torch::kFloat32);
+        for (int64_t i : loader.bad()) mask[i] = 1.0f;
+        dp->all_reduce_sum({mask});
+        std::set<int64_t> all;
+        const auto m = mask.accessor<float, 1>();
+        for (int64_t i = 0; i < loader.size(); ++i)
+          if (m[i] > 0) all.insert(i);
+        loader.add_bad(all);
+      }
+      synced_bad = loader.bad().size();
+    };
+
     auto checkpoint = [&] {
-      if (!lead) return;
+      sync_bad();
       state.data = loader.position();
       state.bad_samples = loader.bad();
+      if (dp) {  // every rank's position
+        auto pos = torch::zeros({world, 2}, torch::kFloat64);
+        pos[env.rank][0] = static_cast<double>(loader.position().epoch);
+        pos[env.rank][1] = static_cast<double>(loader.position().cursor);
+        dp->all_reduce_sum({pos});
+        state.rank_data.clear();
+        for (int r = 0; r < world; ++r)
+          state.rank_data.push_back({static_cast<int64_t>(pos[r][0].item<double>()),
+                                     static_cast<int64_t>(pos[r][1].item<double>())});
+        state.data = state.rank_data[0];
+      }
+      if (!lead) return;
       CheckpointTensors t{as_map(model.run_state()), optimizer.state()};
       for (const auto& [name, p] : objective_params) t.params[name] = p.detach().contiguous();
       result.last_checkpoint = write_checkpoint(cfg.output_dir, state, t, stage.keep_checkpoints);
@@ -255,6 +313,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
     const auto t_stage = std::chrono::steady_clock::now();
     const double elapsed_before = state.elapsed_s;
     while (state.step < total) {
+      sync_bad();
       bool stop = g_stop || (opts.max_steps > 0 && steps_this_run >= opts.max_steps);
       if (dp) stop = dp->all_reduce_sum(stop ? 1.0 : 0.0) > 0;  // a signal to one rank stops them all together
       if (stop) {
@@ -265,43 +324,47 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
       }
       const auto t0 = std::chrono::steady_clock::now();
       const double lr = scheduled_lr(stage.optimizer, stage.schedule, state.step, total);
-      std::vector<std::vector<Example>> micro;
-      int64_t n_targets = 0, n_tokens = 0, n_examples = 0;
-      for (int64_t a = 0; a < stage.grad_accum; ++a) {
-        // Every rank draws the same global micro-batch and keeps its slice; the target count is global.
-        auto global = loader.next(stage.batch_size * world);
-        for (const auto& e : global) n_targets += e.n_targets(), n_tokens += e.tokens.size(), ++n_examples;
-        micro.emplace_back(std::make_move_iterator(global.begin() + env.rank * stage.batch_size),
-                           std::make_move_iterator(global.begin() + (env.rank + 1) * stage.batch_size));
-      }
-      // Next-token: every target token of the step weighs the same (accumulation is exactly the big batch). BEST-RQ:
-      // masks are drawn inside the loss, so each micro-batch's mean over its masked frames weighs 1 / grad_accum.
+      // Each loss is a sum, backpropagated as is; the gradients are divided by the step's target count over all
+      // micro-batches and ranks afterwards, so every target token (BEST-RQ: masked frame) of the step weighs the
+      // same and accumulation equals the big batch exactly.
       double loss_sum = 0;
-      int64_t n_masked = 0;
-      for (size_t mb = 0; mb < micro.size(); ++mb) {
-        const auto& batch = micro[mb];
+      int64_t n_targets = 0, n_tokens = 0, n_examples = 0;
+      for (int64_t mb = 0; mb < stage.grad_accum; ++mb) {
+        const auto batch = loader.next(stage.batch_size);
+        for (const auto& e : batch) n_tokens += e.tokens.size(), ++n_examples;
         int64_t n = 0;
+        torch::Tensor l;
         if (best_rq) {
-          auto l = model.best_rq_loss_sum(batch, *quantizer, mask_seed(cfg.seed, si, state.step, mb), n);
-          if (n > 0) (l / static_cast<double>(n * stage.grad_accum * world)).backward();
-          loss_sum += l.item<double>();
-          n_masked += n;
+          std::vector<uint64_t> seeds;
+          for (int64_t b = 0; b < stage.batch_size; ++b)
+            seeds.push_back(mask_seed(cfg.seed, si, state.step, static_cast<size_t>(mb), b * world + env.rank));
+          l = model.best_rq_loss_sum(batch, *quantizer, seeds, n);
         } else {
-          auto l = model.loss_sum(batch, n);
-          (l / static_cast<double>(n_targets)).backward();
-          loss_sum += l.item<double>();
+          l = model.loss_sum(batch, n);
         }
+        l.backward();
+        loss_sum += l.item<double>();
+        n_targets += n;
       }
-      if (best_rq) n_targets = std::max<int64_t>(n_masked, 1);
       if (dp) {
+        auto counts = torch::tensor({loss_sum, static_cast<double>(n_targets), static_cast<double>(n_tokens),
+                                     static_cast<double>(n_examples)}, torch::kFloat64);
         std::vector<torch::Tensor> grads;
         for (auto& [name, p] : params) {
           if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
           grads.push_back(p.grad());
         }
+        dp->all_reduce_sum({counts});
         dp->all_reduce_sum(grads);
-        loss_sum = dp->all_reduce_sum(loss_sum);
-        if (best_rq) n_targets = static_cast<int64_t>(dp->all_reduce_sum(static_cast<double>(n_masked)));
+        loss_sum = counts[0].item<double>();
+        n_targets = static_cast<int64_t>(counts[1].item<double>());
+        n_tokens = static_cast<int64_t>(counts[2].item<double>());
+        n_examples = static_cast<int64_t>(counts[3].item<double>());
+      }
+      if (n_targets > 0) {
+        torch::NoGradGuard no_grad;
+        for (auto& [name, p] : params)
+          if (p.grad().defined()) p.grad().div_(static_cast<double>(n_targets));
       }
       const double grad_norm = clip_grad_norm(params, stage.clip_grad_norm);
       optimizer.step(lr);
@@ -312,7 +375,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
       state.tokens += n_tokens;
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       state.elapsed_s = elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_stage).count();
-      const double loss = loss_sum / static_cast<double>(n_targets);
+      const double loss = loss_sum / static_cast<double>(std::max<int64_t>(n_targets, 1));
       if (!std::isfinite(loss))
         throw Error(ErrorKind::Runtime, "stage '" + stage.name + "' step " + std::to_string(state.step) +
                                             ": the loss is not finite (lower the learning rate?)");

@@ -180,6 +180,18 @@ TEST(AudioDecode, BadRawPcmIsANamedError) {
   expect_named_error(f.data(), 400, PcmFormat::F32LE, -16000, 1, "neg.raw");
 }
 
+TEST(AudioDecode, ProbeReadsTheStatedDurationOnly) {
+  for (auto file : {"tone_1k.wav", "tone_1k.flac", "tone_1k.ogg", "tone_1k.m4a", "stereo_44k.flac"}) {
+    const auto path = fixture(std::string("audio/") + file).string();
+    EXPECT_NEAR(probe_audio_seconds(path), load_audio_file(path).duration_s(), 0.06) << file;
+  }
+  // A bit-rate guess is not a statement.
+  EXPECT_EQ(probe_audio_seconds(fixture("audio/tone_1k_noxing.mp3").string()), -1.0);
+  EXPECT_CONTAINS(decode_error([] { probe_audio_seconds("/nonexistent/clip.wav"); }), "/nonexistent/clip.wav");
+  EXPECT_CONTAINS(decode_error([] { probe_audio_seconds(fixture("images/small_40x30.bmp").string()); }),
+                  "small_40x30.bmp");
+}
+
 TEST(AudioDecode, DurationLimit) {
   AudioLimits limits;
   limits.max_seconds = 0.5;

@@ -1,7 +1,7 @@
 // Tests train/trainer end to end on random tiny models: a 4-image caption set and a 4-clip speech set are learned
 // (greedy captions and transcripts reproduce them), BEST-RQ pre-trains a speech encoder, two Gloo ranks equal one
 // process, resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
-// previous one loadable, bad samples are skipped and counted, and config problems exit 5.
+// previous one loadable, bad samples are skipped and counted (and shared between ranks), and config problems exit 5.
 #include "adapters/adapters.h"
 #include "llm/llm.h"
 #include "test_util.h"
@@ -59,6 +59,34 @@ std::map<std::string, torch::Tensor> tensors_of(const std::string& path) {
   SafetensorsFile f(path);
   for (const auto& n : f.names()) out[n] = f.get(n).clone();
   return out;
+}
+
+// Runs `train CONFIG ARGS` as ranks 0 and 1 of a Gloo group on loopback (stdout and stderr in RANK.out / .err
+// beside the config); returns both exit codes (a hang is cut at 5 minutes: exit 124).
+std::pair<int, int> train_two_ranks(const std::string& config, const std::string& args) {
+  static int next_port = 20000 + ::getpid() % 20000;
+  const std::string port = std::to_string(next_port++);
+  const fs::path d = fs::path(config).parent_path();
+  auto rank = [&](int r) {
+    const auto out = (d / ("rank" + std::to_string(r))).string();
+    return "RANK=" + std::to_string(r) + " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " timeout 300 '" +
+           std::string(LLAMA_MM_CLI_PATH) + "' train '" + config + "' " + args + " >'" + out + ".out' 2>'" + out +
+           ".err'";
+  };
+  const auto script = (d / "two_ranks.sh").string();  // a file, so no outer shell expands $pid, $r0, $r1
+  std::ofstream(script) << "(" << rank(0) << ") & pid=$!\n" << rank(1) << "; r1=$?\nwait $pid; r0=$?\necho $r0 $r1 >'"
+                        << (d / "codes").string() << "'\n";
+  std::system(("bash '" + script + "'").c_str());
+  std::pair<int, int> codes{-1, -1};
+  std::ifstream(d / "codes") >> codes.first >> codes.second;
+  return codes;
+}
+
+std::string rank_logs(const std::string& config) {
+  const fs::path d = fs::path(config).parent_path();
+  std::stringstream s;
+  s << std::ifstream(d / "rank0.err").rdbuf() << std::ifstream(d / "rank1.err").rdbuf();
+  return s.str();
 }
 
 TEST_F(Trainer, OverfitsFourImageCaptionsAndCaptionReproducesThem) {
@@ -166,6 +194,17 @@ TEST_F(Trainer, BestRqPretrainsTheSpeechEncoderAndResumesExactly) {
   EXPECT_TRUE(torch::equal(a.at("adapter.out_proj.weight"), before.at("adapter.out_proj.weight")));
   EXPECT_GT(a.at("encoder.feature_std").min().item<double>(), 0.0);
   EXPECT_FALSE(torch::equal(a.at("encoder.feature_mean"), before.at("encoder.feature_mean")));
+
+  // Two ranks with half the batch each draw the same per-utterance masks as one process: the same training.
+  const auto one = config("dp_one", 6), two = config("dp_two", 6);
+  ASSERT_EQ(run_cli("train '" + one + "'").exit_code, 0);
+  ASSERT_EQ(train_two_ranks(two, "--set stages.0.batch_size=1"), std::make_pair(0, 0)) << rank_logs(two);
+  auto ra = read_metrics((d / "dp_one").string()), rb = read_metrics((d / "dp_two").string());
+  ASSERT_EQ(rb.size(), 6u);
+  for (size_t i = 0; i < ra.size(); ++i) EXPECT_NEAR(ra[i]["loss"].get<double>(), rb[i]["loss"].get<double>(), 1e-3) << i;
+  auto p1 = tensors_of((d / "dp_one/adapters/speech.safetensors").string());
+  auto p2 = tensors_of((d / "dp_two/adapters/speech.safetensors").string());
+  for (const auto& [name, t] : p1) EXPECT_TRUE(torch::allclose(t, p2.at(name), 1e-3, 2e-4)) << name;
 }
 
 TEST_F(Trainer, ResumingGivesExactlyTheUninterruptedRun) {
@@ -205,16 +244,8 @@ TEST_F(Trainer, TwoGlooProcessesEqualOneProcessWithTheSameGlobalBatch) {
                             "    batch_size: 4\n    grad_accum: 2\n";
   const auto one = write_config("dp_one", stage), two = write_config("dp_two", stage);
   ASSERT_EQ(run_cli("train '" + one + "'").exit_code, 0);
-  const std::string port = std::to_string(20000 + ::getpid() % 20000);
   const fs::path d = fs::path(two).parent_path();
-  auto rank = [&](int r) {
-    return "RANK=" + std::to_string(r) + " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " '" +
-           std::string(LLAMA_MM_CLI_PATH) + "' train '" + two + "' --set stages.0.batch_size=2 >'" +
-           (d / ("rank" + std::to_string(r) + ".out")).string() + "' 2>'" + (d / ("rank" + std::to_string(r) + ".err")).string() + "'";
-  };
-  const std::string cmd = "(" + rank(0) + ") & pid=$!; " + rank(1) + "; r1=$?; wait $pid; r0=$?; exit $((r0 + r1))";
-  ASSERT_EQ(std::system(("bash -c \"" + cmd + "\"").c_str()), 0) << std::ifstream(d / "rank0.err").rdbuf()
-                                                                 << std::ifstream(d / "rank1.err").rdbuf();
+  ASSERT_EQ(train_two_ranks(two, "--set stages.0.batch_size=2"), std::make_pair(0, 0)) << rank_logs(two);
   const auto a = tensors_of((fs::path(one).parent_path() / "out/adapters/image.safetensors").string());
   const auto b = tensors_of((d / "out/adapters/image.safetensors").string());
   ASSERT_EQ(a.size(), b.size());
@@ -230,6 +261,29 @@ TEST_F(Trainer, TwoGlooProcessesEqualOneProcessWithTheSameGlobalBatch) {
   out1 << std::ifstream(d / "rank1.out").rdbuf();
   EXPECT_EQ(out1.str(), "");
   EXPECT_EQ(run_cli("train '" + two + "'", "", "WORLD_SIZE=two").exit_code, 5);
+}
+
+TEST_F(Trainer, TwoGlooProcessesShareBadSamplesAndStopTogether) {
+  const fs::path m = *dir_ / "dp_with_bad.jsonl";
+  {
+    std::ofstream f(m);
+    for (const auto& [file, text] : kCaptions) f << nlohmann::json{{"image", file}, {"text", text}}.dump() << "\n";
+    f << R"({"image": "missing.jpg", "text": "gone"})" << "\n";
+    f << R"({"image": "missing2.jpg", "text": "gone too"})" << "\n";
+  }
+  // Each rank reads only its share, so each finds at most what is in it; all learn of both, and rank 0's summary
+  // counts them.
+  const auto ok = write_config("dp_bad_ok", "    steps: 3\n    batch_size: 2\n", m.string());
+  ASSERT_EQ(train_two_ranks(ok, "--set stages.0.data.max_bad_fraction=0.5"), std::make_pair(0, 0)) << rank_logs(ok);
+  std::stringstream out0;
+  out0 << std::ifstream(fs::path(ok).parent_path() / "rank0.out").rdbuf();
+  EXPECT_EQ(test::json_lines(out0.str()).at(0)["bad_samples"], 2) << out0.str();
+  const auto state = read_checkpoint_state(*latest_checkpoint((fs::path(ok).parent_path() / "out").string()));
+  EXPECT_EQ(state.rank_data.size(), 2u);
+  EXPECT_EQ(state.bad_samples, (std::set<int64_t>{4, 5}));
+  // Over the limit: both ranks stop with exit 4 (neither waits forever for the other).
+  const auto stop = write_config("dp_bad_stop", "    steps: 3\n    batch_size: 2\n", m.string());
+  EXPECT_EQ(train_two_ranks(stop, "--set stages.0.data.max_bad_fraction=0.1"), std::make_pair(4, 4)) << rank_logs(stop);
 }
 
 TEST_F(Trainer, TheLlmIsFrozenAndOnlyTheDeclaredPartsLearn) {
