@@ -30,5 +30,6 @@
 #include "adapters/speech_adapter.h"
 #include "adapters/speech_model.h"
 #include "adapters/speech_prompt.h"
+#include "adapters/speech_transcriber.h"
 #include "adapters/temporal_aggregator.h"
 #include "adapters/video_adapter.h"

@@ -19,6 +19,7 @@ void add_caption_command(CLI::App& app, Action& action);
 void add_transcribe_command(CLI::App& app, Action& action);
 void add_train_command(CLI::App& app, Action& action);
 void add_plot_command(CLI::App& app, Action& action);
+void add_serve_command(CLI::App& app, Action& action);
 
 }  // namespace llama_mm::cli
 

@@ -54,7 +54,7 @@ nlohmann::json mllama_preprocessor_config(const MllamaConfig& cfg) {
 
 // A speech adapter file (adapters/speech_model.h) with random weights for the base model in `o.base`.
 int run_init_speech_adapter(const InitModelOptions& o) {
-  if (o.base.empty()) throw Error(ErrorKind::Usage, "init-model --arch speech-adapter needs --base BASE_DIR");
+  if (o.base.empty()) throw Error(ErrorKind::Usage, "init-model --arch speech-adapter needs --base BASE_DIR (Llama 3.x or Llama 3.2 Vision)");
   // tiny: test-sized; paper-8b / paper-70b: the paper's 1B Conformer + ~100M adapter (the LLM width comes
   // from the base, so a paper-sized encoder can sit on a small base for benchmarks).
   std::string preset = o.preset;
@@ -62,7 +62,8 @@ int run_init_speech_adapter(const InitModelOptions& o) {
   else if (preset != "tiny")
     throw Error(ErrorKind::Usage, "--preset: speech-adapter presets are tiny, paper-8b and paper-70b, not '" +
                                       o.preset + "'");
-  const auto base_cfg = LlamaConfig::from_file(o.base);
+  // A Llama 3.2 Vision base: its language model is the Llama the adapter feeds.
+  const auto base_cfg = is_mllama_config(o.base) ? MllamaConfig::from_file(o.base).text : LlamaConfig::from_file(o.base);
   const auto tok = Tokenizer::from_file(o.base);
   auto cfg = SpeechModelConfig::preset(preset, base_cfg.hidden_size);
   cfg.tokens = SpeechTokens::choose(tok);

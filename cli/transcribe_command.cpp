@@ -42,36 +42,22 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// One file: decode, split, and one generation per segment.
+// One file: decode, then the shared segment-by-segment transcription.
 media::Transcript transcribe_file(const std::string& file, const TranscribeOptions& o, LlamaForCausalLMImpl& llm,
                                   SpeechModelImpl& speech, const Tokenizer& tok, SpeechTask task,
                                   const std::string& language, bool stream) {
   media::AudioLimits limits;
   limits.max_seconds = o.max_seconds;
   const auto audio = media::load_audio_file(file, limits);
-  const int sr = audio.sample_rate;
-  media::SegmentOptions so;
-  so.max_seconds = speech.config().max_segment_seconds;
-  const auto segments = media::split_audio(audio.samples, sr, so);
-  media::Transcript t;
-  t.task = task == SpeechTask::Translate ? "translate" : "transcribe";
-  t.language = language;
-  t.duration = audio.duration_s();
-  for (size_t i = 0; i < segments.size(); ++i) {
-    const auto& seg = segments[i];
-    auto t0 = std::chrono::steady_clock::now();
-    auto clip = speech.embed_audio(audio.samples.data() + seg.begin, seg.end - seg.begin);
-    const double encode_ms = ms_since(t0);
-    auto prompt = encode_speech_prompt(tok, task, language, {speech_part(tok, speech.config().tokens, clip.size(0))});
-    auto r = generate_with_speech(llm, speech, tok, prompt, {clip}, o.gen, stream ? stdout_stream() : TextCallback());
-    if (stream) std::cout << "\n" << std::flush;
-    std::cerr << "transcribe: " << file << " segment " << i + 1 << "/" << segments.size() << " ["
-              << media::format_timestamp(seg.start_s(sr), '.') << " --> " << media::format_timestamp(seg.end_s(sr), '.')
-              << "]: speech " << clip.size(0) << " vectors in " << encode_ms << " ms; "
-              << timings_line(r.timings, r.stop_reason) << "\n";
-    t.segments.push_back({seg.start_s(sr), seg.end_s(sr), r.text, r.tokens});
-  }
-  return t;
+  return transcribe_audio(audio, llm, speech, tok, task, language, o.gen, stream ? stdout_stream() : TextCallback(),
+                          [&](const SegmentReport& s) {
+                            if (stream) std::cout << "\n" << std::flush;
+                            std::cerr << "transcribe: " << file << " segment " << s.index + 1 << "/" << s.count << " ["
+                                      << media::format_timestamp(s.start_s, '.') << " --> "
+                                      << media::format_timestamp(s.end_s, '.') << "]: speech " << s.n_vectors
+                                      << " vectors in " << s.encode_ms << " ms; "
+                                      << timings_line(s.result->timings, s.result->stop_reason) << "\n";
+                          });
 }
 
 int run_transcribe(const TranscribeOptions& o) {

@@ -8,6 +8,8 @@
 
 #include "llm/error.h"
 
+#include <algorithm>
+
 namespace llama_mm {
 
 namespace {
@@ -113,6 +115,8 @@ std::vector<Part> chat_parts(const std::vector<ChatMessage>& messages, const Cha
   bool has_images = false;
   for (const auto& m : messages) {
     has_images = has_images || m.n_images > 0;
+    for (const auto& p : m.parts)  // an image given as a content part counts the same
+      has_images = has_images || std::find(p.specials.begin(), p.specials.end(), kImage) != p.specials.end();
     if (m.role == "system" && !m.parts.empty())
       throw Error(ErrorKind::Usage, "a system message cannot hold media content parts");
   }

@@ -162,13 +162,15 @@ torch::Tensor LlamaForCausalLMImpl::lm_head_weight() const {
   return lm_head ? lm_head->weight : model->embed_tokens_weight.narrow(0, 0, cfg_.vocab_size);
 }
 
-void LlamaForCausalLMImpl::ensure_rope(int64_t n_pos, torch::Device device) {
-  if (cos_.defined() && cos_.size(0) >= n_pos && cos_.device() == device) return;
+std::pair<torch::Tensor, torch::Tensor> LlamaForCausalLMImpl::rope(int64_t n_pos, torch::Device device) {
+  std::lock_guard<std::mutex> lock(rope_mutex_);
+  if (cos_.defined() && cos_.size(0) >= n_pos && cos_.device() == device) return {cos_, sin_};
   // Grow geometrically so long generations rebuild the table O(log n) times.
   int64_t n = std::max<int64_t>(n_pos, cos_.defined() ? 2 * cos_.size(0) : 256);
   auto t = rope_table(inv_freq_, n);
   cos_ = t.cos.to(device, dtype_);  // HF casts cos/sin to the activation dtype before use
   sin_ = t.sin.to(device, dtype_);
+  return {cos_, sin_};
 }
 
 torch::Tensor LlamaForCausalLMImpl::embed(const torch::Tensor& tokens) const {
@@ -193,12 +195,12 @@ torch::Tensor LlamaForCausalLMImpl::hidden_from_embeds(torch::Tensor h, KVCache*
   if (opts.position_ids.defined()) {
     auto ids = opts.position_ids.to(h.device(), torch::kInt64);
     TORCH_CHECK(ids.dim() == 2 && ids.size(0) == h.size(0) && ids.size(1) == T, "position_ids must be [B, T]");
-    ensure_rope(ids.max().item<int64_t>() + 1, h.device());
-    cos = cos_.index_select(0, ids.flatten()).view({h.size(0), T, -1});
-    sin = sin_.index_select(0, ids.flatten()).view({h.size(0), T, -1});
+    const auto [cos_all, sin_all] = rope(ids.max().item<int64_t>() + 1, h.device());
+    cos = cos_all.index_select(0, ids.flatten()).view({h.size(0), T, -1});
+    sin = sin_all.index_select(0, ids.flatten()).view({h.size(0), T, -1});
   } else {
-    ensure_rope(pos + T, h.device());
-    cos = cos_.narrow(0, pos, T), sin = sin_.narrow(0, pos, T);
+    const auto [cos_all, sin_all] = rope(pos + T, h.device());
+    cos = cos_all.narrow(0, pos, T), sin = sin_all.narrow(0, pos, T);
   }
   torch::Tensor key_mask;
   if (opts.attention_mask.defined()) {

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -133,8 +134,10 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   Linear lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
-  // RoPE tables grown on demand to cover the positions in use; fp32 master copy + dtype copy.
-  void ensure_rope(int64_t n_pos, torch::Device device);
+  // RoPE tables (cos, sin) covering at least n_pos positions, grown on demand (fp32 master copy + dtype copy).
+  // Thread-safe: concurrent generations (the server's slots) share the model.
+  std::pair<torch::Tensor, torch::Tensor> rope(int64_t n_pos, torch::Device device);
+  std::mutex rope_mutex_;
   LlamaConfig cfg_;
   torch::Dtype dtype_;
   torch::Tensor inv_freq_, cos_, sin_;

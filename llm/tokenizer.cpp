@@ -576,6 +576,38 @@ int64_t Tokenizer::n_vocab() const { return static_cast<int64_t>(impl_->id_bytes
 TokenStreamDecoder::TokenStreamDecoder(const Tokenizer& tok, bool skip_special)
     : tok_(tok), skip_special_(skip_special) {}
 
+std::string to_valid_utf8(std::string_view s) {
+  static const char kReplacement[] = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(s.size());
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = byte(i);
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c >= 0xE1 && c <= 0xEC) len = 3;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c >= 0xEE && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    size_t k = 1;  // bytes of the sequence that are well-formed so far
+    if (len > 0)
+      while (k < len && i + k < s.size() && byte(i + k) >= (k == 1 ? lo : 0x80) && byte(i + k) <= (k == 1 ? hi : 0xBF)) ++k;
+    if (len > 0 && k == len) out.append(s.substr(i, len));
+    else out += kReplacement;
+    i += k;
+  }
+  return out;
+}
+
 std::string TokenStreamDecoder::push(int32_t id) {
   if (skip_special_ && tok_.is_special(id)) return "";
   pending_ += tok_.token_bytes(id);
@@ -592,7 +624,7 @@ std::string TokenStreamDecoder::push(int32_t id) {
     const size_t have = pending_.size() - lead;
     if (need > have) keep = have;
   }
-  std::string ready = pending_.substr(0, pending_.size() - keep);
+  std::string ready = to_valid_utf8(std::string_view(pending_).substr(0, pending_.size() - keep));
   pending_.erase(0, pending_.size() - keep);
   return ready;
 }
@@ -600,7 +632,7 @@ std::string TokenStreamDecoder::push(int32_t id) {
 std::string TokenStreamDecoder::flush() {
   std::string rest;
   rest.swap(pending_);
-  return rest;
+  return to_valid_utf8(rest);
 }
 
 std::string make_byte_level_tokenizer_json(int n_merges) {

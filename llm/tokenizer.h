@@ -55,6 +55,12 @@ class Tokenizer {
 
 // Turns a stream of ids into text chunks that are always complete UTF-8: bytes of a character split
 // across tokens are held back until the character completes.
+// `bytes` with every ill-formed UTF-8 subsequence replaced by U+FFFD, one per maximal subpart (Unicode §3.9, as
+// Rust's from_utf8_lossy and Python's errors="replace" do it).
+std::string to_valid_utf8(std::string_view bytes);
+
+// Generated text as it becomes final: always valid UTF-8 (bytes that cannot form a character become U+FFFD, as
+// Hugging Face's decode gives them).
 class TokenStreamDecoder {
  public:
   explicit TokenStreamDecoder(const Tokenizer& tok, bool skip_special = false);

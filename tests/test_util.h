@@ -44,6 +44,9 @@ CommandResult run_cli(const std::string& args, const std::string& stdin_text = "
 // std::runtime_error with its stderr when it fails or is missing.
 void run_ffmpeg(const std::string& args);
 
+// Standard base64 with padding (request bodies in the server tests).
+std::string base64_encode(const std::string& bytes);
+
 // A test clip whose frame k shows k in binary: 10 vertical stripes 8 px wide (stripe b white when bit b of k is
 // set), 80x48 pixels, `fps` frames per second. `filters` are appended to the drawing filter (e.g. ",setpts=...")
 // and `codec` chooses the encoder and container options. Read the counter back with the stripes' centres.

@@ -128,6 +128,13 @@ TEST_F(ChatFormat, ContentPartsInterleaveTextAndSpecialRuns) {
   EXPECT_EQ(count(encode_chat(tok(), {inject}), kEot), 2);  // the user turn's and the system block's
   ChatMessage both{"user", "text", 0, {{"x", {}}}};
   EXPECT_THROW(encode_chat(tok(), {both}), Error);
+  // An image as a content part is the Vision template's image: no system block, as with n_images (the server's
+  // image_url parts then give caption's prompt).
+  const Tokenizer vision_tok =
+      Tokenizer::from_json_string(with_added_special_token(make_byte_level_tokenizer_json(0), "<|image|>", 512));
+  ChatMessage as_parts{"user", "", 0, {{"", {"<|image|>"}}, {"Describe it.", {}}}};
+  EXPECT_EQ(encode_chat(vision_tok, {as_parts}, vision_chat_options()),
+            encode_chat(vision_tok, {{"user", "Describe it.", 1}}, vision_chat_options()));
 }
 
 TEST(ChatFormatErrors, MissingSpecialTokenIsNamed) {

@@ -334,3 +334,27 @@ TEST(TokenizerByteLevel, MergesAreDeterministicAndRoundTrip) {
 
 }  // namespace
 }  // namespace llama_mm
+
+namespace llama_mm {
+namespace {
+
+TEST(ValidUtf8, MaximalSubpartsBecomeOneReplacementEach) {
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(to_valid_utf8("plain \xC3\xA9 \xF0\x9F\x98\x80"), "plain \xC3\xA9 \xF0\x9F\x98\x80");
+  // Unicode 15 Table 3-8: 61 F1 80 80 E1 80 C2 62 80 63 80 BF 64.
+  EXPECT_EQ(to_valid_utf8("\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64"),
+            "a" + r + r + r + "b" + r + "c" + r + r + "d");
+  EXPECT_EQ(to_valid_utf8("\xED\xA0\x80"), r + r + r);  // a surrogate: E D is a lead whose next byte is out of range
+  EXPECT_EQ(to_valid_utf8("\xE2\x82"), r);             // cut short at the end
+  // The stream decoder never emits ill-formed text, even for byte tokens that cannot form a character.
+  const auto tok = Tokenizer::from_json_string(make_byte_level_tokenizer_json());
+  TokenStreamDecoder d(tok);
+  std::string text;
+  for (int32_t id : {0x61, 0x96, 0xE2, 0x82, 0x62}) text += d.push(id);  // byte ids are the bytes
+  text += d.flush();
+  EXPECT_EQ(text, to_valid_utf8(text));
+  EXPECT_NE(text.find(r), std::string::npos);
+}
+
+}  // namespace
+}  // namespace llama_mm

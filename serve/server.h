@@ -1,0 +1,36 @@
+// serve/server.h: `llama-mm serve`: the OpenAI-compatible HTTP server (docs: serve/README.md).
+//
+//   POST /v1/chat/completions       text, image_url, input_audio, video_url parts; stream (SSE) or not
+//   POST /v1/audio/transcriptions   multipart; response_format json, text, srt, vtt, verbose_json
+//   POST /v1/audio/translations     the same, into English
+//   GET  /v1/models, /health, /metrics;  POST /tokenize, /detokenize
+// Binds 127.0.0.1 unless told otherwise; with an API key every route but /health needs "Authorization: Bearer".
+// Client errors are 4xx in the OpenAI error envelope. SIGTERM / SIGINT: stop accepting, finish the work in
+// flight, exit 0.
+#pragma once
+
+#include "serve/engine.h"
+
+#include <string>
+
+namespace llama_mm::serve {
+
+struct ServeOptions {
+  EngineOptions engine;
+  std::string host = "127.0.0.1";
+  int port = 8080;                 // 0: any free port (the chosen one is printed)
+  std::string api_key;             // "": no authentication
+  int slots = 4;                   // concurrent generations (-np)
+  int queue = 64;                  // generations waiting for a slot; more is 503
+  double max_body_mb = 64;         // larger bodies are 413
+  int max_media = 4;               // media items per request
+  std::string media_path;          // file:// URLs allowed under this folder ("": none)
+  int default_max_tokens = 512;    // when the request sets none
+  int http_threads = 64;
+};
+
+// Runs until SIGTERM / SIGINT; returns the process exit code. Prints "serve: listening on http://HOST:PORT" on
+// stderr once the port is bound (the model then loads; /health answers 503 until it is ready).
+int run_server(const ServeOptions& opts);
+
+}  // namespace llama_mm::serve

@@ -1,0 +1,290 @@
+// Tests `llama-mm serve` end to end: a random tiny Llama 3.2 Vision base with a tiny speech adapter, started on a
+// free loopback port with an API key, driven over HTTP (cpp-httplib's client):
+//   - /health (no key needed), /v1/models with the input modalities, /tokenize and /detokenize;
+//   - parity: a greedy image chat equals `llama-mm caption`, a transcription equals `llama-mm transcribe`;
+//   - streaming: SSE chunks whose deltas equal the non-streamed answer, the usage chunk, data: [DONE];
+//   - concurrency: 16 simultaneous clients, each greedy answer equal to the same request alone;
+//   - transcriptions in every response format;
+//   - bad input: each a 4xx in the error envelope, and the server stays up with no slot left busy;
+//   - SIGTERM: exit 0.
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace llama_mm {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::run_cli;
+
+const char* kKey = "test-key";
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string b64(const std::string& s) { return test::base64_encode(s); }
+
+class Server : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("server_test");
+    ASSERT_EQ(run_cli("init-model --arch mllama --preset tiny --seed 3 -o '" + base() + "'").exit_code, 0);
+    ASSERT_EQ(run_cli("init-model --arch speech-adapter --preset tiny --seed 4 --base '" + base() + "' -o '" +
+                      speech() + "'").exit_code, 0);
+    test::run_ffmpeg("-f lavfi -i sine=frequency=500:duration=1.5 -ar 16000 -ac 1 '" + wav() + "'");
+    // The server runs under a shell that records its exit code once it stops.
+    const auto script = *dir_ / "serve.sh";
+    std::ofstream(script) << "'" << LLAMA_MM_CLI_PATH << "' serve -m '" << base() << "' --adapter '" << speech()
+                          << "' --port 0 -np 4 --api-key " << kKey << " --max-body-mb 1 --max-media 3 -c 1024 2>'"
+                          << (*dir_ / "serve.err").string() << "' & echo $! >'" << (*dir_ / "pid").string()
+                          << "'; wait $!; echo $? >'" << (*dir_ / "code").string() << "'\n";
+    std::system(("bash '" + script.string() + "' &").c_str());
+    for (int i = 0; i < 600 && port_ == 0; ++i) {  // up to 60 s for the port and the model
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const auto err = read_file(*dir_ / "serve.err");
+      const auto at = err.find("listening on http://127.0.0.1:");
+      if (at != std::string::npos && err.find("ready in") != std::string::npos)
+        port_ = std::stoi(err.substr(at + std::string("listening on http://127.0.0.1:").size()));
+    }
+    ASSERT_GT(port_, 0) << read_file(*dir_ / "serve.err");
+  }
+  static void TearDownTestSuite() {
+    if (port_ > 0) {
+      const int pid = std::stoi(read_file(*dir_ / "pid"));
+      ::kill(pid, SIGTERM);
+      for (int i = 0; i < 300 && !fs::exists(*dir_ / "code"); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      EXPECT_EQ(read_file(*dir_ / "code"), "0\n") << read_file(*dir_ / "serve.err");  // a clean stop
+    }
+    delete dir_;
+  }
+  static std::string base() { return (*dir_ / "base").string(); }
+  static std::string speech() { return (*dir_ / "speech.safetensors").string(); }
+  static std::string wav() { return (*dir_ / "tone.wav").string(); }
+  static std::string image_path() { return test::fixture("images/small_40x30.bmp").string(); }
+
+  static httplib::Client client(bool with_key = true) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(120, 0);
+    if (with_key) c.set_default_headers({{"Authorization", std::string("Bearer ") + kKey}});
+    return c;
+  }
+  static json post(const std::string& path, const json& body, int expect = 200) {
+    auto c = client();
+    auto r = c.Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(r) << path;
+    if (!r) return {};
+    EXPECT_EQ(r->status, expect) << r->body;
+    return json::parse(r->body);
+  }
+  static json image_chat(const std::string& prompt, int max_tokens, bool stream = false) {
+    return {{"model", "base"},
+            {"messages",
+             {{{"role", "user"},
+               {"content",
+                {{{"type", "image_url"}, {"image_url", {{"url", "data:image/bmp;base64," + b64(read_file(image_path()))}}}},
+                 {{"type", "text"}, {"text", prompt}}}}}}},
+            {"max_tokens", max_tokens},
+            {"temperature", 0},
+            {"stream", stream},
+            {"stream_options", {{"include_usage", true}}}};
+  }
+  // Slots are freed just after the last byte of an answer goes out: waits (up to 10 s) until none is busy.
+  static int busy_slots_after_waiting() {
+    int busy = -1;
+    for (int i = 0; i < 100 && busy != 0; ++i) {
+      busy = metric("llama_mm_requests_processing");
+      if (busy != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return busy;
+  }
+  static int metric(const std::string& name) {
+    auto r = client().Get("/metrics");
+    if (!r) return -1;
+    const auto at = r->body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stoi(r->body.substr(at + name.size() + 2));
+  }
+
+  static test::TempDir* dir_;
+  static int port_;
+};
+test::TempDir* Server::dir_ = nullptr;
+int Server::port_ = 0;
+
+TEST_F(Server, HealthModelsAndTokenize) {
+  auto open = client(false).Get("/health");
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->status, 200);
+  EXPECT_EQ(json::parse(open->body)["status"], "ok");
+  const auto models = json::parse(client().Get("/v1/models")->body);
+  EXPECT_EQ(models["data"][0]["id"], "base");
+  EXPECT_EQ(models["data"][0]["architecture"]["input_modalities"], json({"text", "image", "audio"}));
+  const auto t = post("/tokenize", {{"content", "hi<|image|>"}, {"with_pieces", true}});
+  ASSERT_EQ(t["tokens"].size(), 3u);
+  EXPECT_EQ(t["tokens"][2]["piece"], "<|image|>");
+  const auto ids = post("/tokenize", {{"content", "hello"}})["tokens"];
+  EXPECT_EQ(post("/detokenize", {{"tokens", ids}})["content"], "hello");
+}
+
+TEST_F(Server, ImageChatEqualsCaptionAndStreamsTheSameText) {
+  const std::string prompt = "Describe this image in one sentence.";
+  const auto r = post("/v1/chat/completions", image_chat(prompt, 12));
+  const std::string text = r["choices"][0]["message"]["content"];
+  auto cli = run_cli("caption -m '" + base() + "' '" + image_path() + "' -n 12 --temp 0 --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const auto cj = test::json_lines(cli.out).at(0);
+  EXPECT_EQ(text, cj["text"].get<std::string>());
+  EXPECT_EQ(r["choices"][0]["finish_reason"], cj["stop_reason"] == "eos" ? "stop" : "length");
+  // usage counts the image's tokens (tiles x (patches + 1)) on top of the text tokens.
+  EXPECT_GT(r["usage"]["prompt_tokens"].get<int64_t>(), static_cast<int64_t>(cj["prompt_ids"].size()));
+  EXPECT_EQ(r["usage"]["completion_tokens"], cj["tokens"].size());
+
+  auto c = client();
+  auto s = c.Post("/v1/chat/completions", image_chat(prompt, 12, true).dump(), "application/json");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->status, 200);
+  EXPECT_NE(s->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+  const std::string& body = s->body;
+  ASSERT_GE(body.size(), 14u);
+  EXPECT_EQ(body.substr(body.size() - 14), "data: [DONE]\n\n");
+  std::string streamed;
+  json usage;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("data: {", 0) != 0) continue;
+    const auto chunk = json::parse(line.substr(6));
+    if (chunk.contains("usage")) usage = chunk["usage"];
+    for (const auto& ch : chunk["choices"])
+      if (ch["delta"].contains("content")) streamed += ch["delta"]["content"].get<std::string>();
+  }
+  EXPECT_EQ(streamed, text);
+  EXPECT_EQ(usage, r["usage"]);
+}
+
+TEST_F(Server, SixteenConcurrentClientsEachGetTheirAnswerAlone) {
+  std::vector<json> requests;
+  for (int i = 0; i < 16; ++i)
+    requests.push_back(i % 2 ? image_chat("What is " + std::to_string(i) + "?", 6)
+                             : json{{"messages", {{{"role", "user"}, {"content", "Count to " + std::to_string(i)}}}},
+                                    {"max_tokens", 6}, {"temperature", 0}});
+  std::vector<std::string> alone, together(16);
+  for (const auto& r : requests) alone.push_back(post("/v1/chat/completions", r)["choices"][0]["message"]["content"]);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&, i] {
+      auto c = client();
+      auto r = c.Post("/v1/chat/completions", requests[i].dump(), "application/json");
+      if (r && r->status == 200) together[i] = json::parse(r->body)["choices"][0]["message"]["content"];
+      else together[i] = "<failed: " + (r ? r->body : std::string("no response")) + ">";
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(together[i], alone[i]) << i;
+  EXPECT_EQ(busy_slots_after_waiting(), 0);
+}
+
+TEST_F(Server, TranscriptionsInEveryFormatEqualTheCli) {
+  const auto cli = run_cli("transcribe -m '" + base() + "' --adapter '" + speech() + "' '" + wav() + "' --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const std::string expected = test::json_lines(cli.out).at(0)["text"];
+  auto c = client();
+  const std::string audio = read_file(wav());
+  auto send = [&](const std::string& format) {
+    httplib::MultipartFormDataItems items = {{"file", audio, "tone.wav", "audio/wav"},
+                                             {"model", "base", "", ""},
+                                             {"response_format", format, "", ""}};
+    return c.Post("/v1/audio/transcriptions", items);
+  };
+  auto j = send("json");
+  ASSERT_TRUE(j);
+  ASSERT_EQ(j->status, 200) << j->body;
+  EXPECT_EQ(json::parse(j->body)["text"], expected);
+  auto text = send("text");
+  EXPECT_NE(text->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  EXPECT_NE(text->body.find(expected), std::string::npos);
+  auto srt = send("srt");
+  EXPECT_EQ(srt->body.rfind("1\n00:00:00,000 --> 00:00:01,500\n", 0), 0u) << srt->body;
+  auto vtt = send("vtt");
+  EXPECT_EQ(vtt->body.rfind("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n", 0), 0u) << vtt->body;
+  auto verbose = json::parse(send("verbose_json")->body);
+  EXPECT_EQ(verbose["task"], "transcribe");
+  EXPECT_NEAR(verbose["duration"].get<double>(), 1.5, 0.01);
+  EXPECT_EQ(verbose["segments"].size(), 1u);
+  EXPECT_EQ(send("docx")->status, 400);
+  // An audio part in a chat is spliced in as speech vectors.
+  const auto chat = post("/v1/chat/completions",
+                         {{"messages", {{{"role", "user"}, {"content", {{{"type", "input_audio"},
+                                                                         {"input_audio", {{"data", b64(audio)}, {"format", "wav"}}}}}}}}},
+                          {"max_tokens", 4}, {"temperature", 0}});
+  EXPECT_EQ(chat["usage"]["completion_tokens"], 4);
+}
+
+TEST_F(Server, BadInputGetsTheRight4xxAndTheServerStaysUp) {
+  auto c = client();
+  auto expect_error = [&](const httplib::Result& r, int status, const std::string& type, const std::string& what) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    const auto j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r->body;
+    EXPECT_EQ(j["error"]["type"], type) << r->body;
+    EXPECT_EQ(j["error"]["code"], status) << r->body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(what), std::string::npos) << r->body;
+  };
+  auto chat_with = [&](const json& content) {
+    return c.Post("/v1/chat/completions",
+                  json{{"messages", {{{"role", "user"}, {"content", content}}}}, {"max_tokens", 2}}.dump(),
+                  "application/json");
+  };
+  expect_error(c.Post("/v1/chat/completions", "{oops", "application/json"), 400, "invalid_request_error", "JSON");
+  expect_error(chat_with({{{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,%%%"}}}}}), 400,
+               "invalid_request_error", "base64");
+  expect_error(chat_with({{{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64," + b64("not a picture")}}}}}),
+               400, "invalid_request_error", "image_url.url");
+  expect_error(chat_with({{{"type", "input_audio"}, {"input_audio", {{"data", b64("not audio at all")}, {"format", "wav"}}}}}),
+               400, "invalid_request_error", "input_audio.data");
+  expect_error(chat_with({{{"type", "video_url"}, {"video_url", {{"url", b64("x")}}}}}), 400, "invalid_request_error",
+               "no video adapter");
+  json four = json::array();
+  for (int i = 0; i < 4; ++i) four.push_back({{"type", "image_url"}, {"image_url", {{"url", b64("x")}}}});
+  expect_error(chat_with(four), 400, "invalid_request_error", "more than 3 media items");
+  expect_error(chat_with(std::string(1500, 'a')), 400, "exceed_context_size_error", "exceeds the available context size");
+  expect_error(c.Post("/v1/chat/completions", std::string(2 << 20, ' '), "application/json"), 413,
+               "invalid_request_error", "--max-body-mb");
+  expect_error(c.Get("/v1/nothing"), 404, "not_found_error", "/v1/nothing");
+  expect_error(client(false).Get("/v1/models"), 401, "authentication_error", "Invalid API Key");
+  auto wrong = httplib::Client("127.0.0.1", port_);
+  wrong.set_default_headers({{"Authorization", "Bearer nope"}});
+  expect_error(wrong.Get("/v1/models"), 401, "authentication_error", "Invalid API Key");
+  expect_error(c.Post("/v1/audio/transcriptions", "x", "text/plain"), 400, "invalid_request_error", "multipart");
+
+  // A client that goes away mid-stream: the server cancels its generation and frees the slot.
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.headers = {{"Authorization", std::string("Bearer ") + kKey}, {"Content-Type", "application/json"}};
+  req.body = json{{"messages", {{{"role", "user"}, {"content", "go on"}}}}, {"max_tokens", 900}, {"stream", true},
+                  {"temperature", 1.0}, {"seed", 1}}.dump();
+  int chunks = 0;
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+  httplib::Client gone("127.0.0.1", port_);
+  gone.send(req);
+  EXPECT_EQ(chunks, 3);
+  EXPECT_EQ(busy_slots_after_waiting(), 0);
+  EXPECT_EQ(client().Get("/health")->status, 200);
+  const auto ok = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}});
+  EXPECT_EQ(ok["usage"]["completion_tokens"], 2);
+}
+
+}  // namespace
+}  // namespace llama_mm
