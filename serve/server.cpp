@@ -3,6 +3,7 @@
 
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
+#include "serve/web_page.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -313,7 +314,7 @@ void Server::routes() {
   http_.set_payload_max_length(static_cast<size_t>(o_.max_body_mb * 1024 * 1024));
   http_.new_task_queue = [n = o_.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
     if (!o_.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + o_.api_key) {
       send_error(res, ApiError(401, "authentication_error", "Invalid API Key"));
       record("auth", 401);
@@ -355,6 +356,9 @@ void Server::routes() {
     };
   };
 
+  http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(web_page_html(), "text/html; charset=utf-8");
+  });
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (ready_) send_json(res, 200, {{"status", "ok"}});
     else send_error(res, ApiError(503, "unavailable_error", "the model is loading"));

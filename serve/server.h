@@ -4,7 +4,9 @@
 //   POST /v1/audio/transcriptions   multipart; response_format json, text, srt, vtt, verbose_json
 //   POST /v1/audio/translations     the same, into English
 //   GET  /v1/models, /health, /metrics;  POST /tokenize, /detokenize
-// Binds 127.0.0.1 unless told otherwise; with an API key every route but /health needs "Authorization: Bearer".
+//   GET  /                          a page to try it (web_page.h)
+// Binds 127.0.0.1 unless told otherwise; with an API key every route but /health and / needs
+// "Authorization: Bearer".
 // Client errors are 4xx in the OpenAI error envelope. SIGTERM / SIGINT: stop accepting, finish the work in
 // flight, exit 0.
 #pragma once

@@ -1,7 +1,7 @@
-// Tests `llama-mm serve` end to end: a random tiny Llama 3.2 Vision base with a tiny speech adapter, started on a
+// Tests `llama-mm serve` end to end: a random tiny Llama 3.2 Vision base with tiny video and speech adapters, started on a
 // free loopback port with an API key, driven over HTTP (cpp-httplib's client):
 //   - /health (no key needed), /v1/models with the input modalities, /tokenize and /detokenize;
-//   - parity: a greedy image chat equals `llama-mm caption`, a transcription equals `llama-mm transcribe`;
+//   - parity: greedy image and video chats equal `llama-mm caption`, a transcription equals `llama-mm transcribe`;
 //   - streaming: SSE chunks whose deltas equal the non-streamed answer, the usage chunk, data: [DONE];
 //   - concurrency: 16 simultaneous clients, each greedy answer equal to the same request alone;
 //   - transcriptions in every response format;
@@ -43,11 +43,14 @@ class Server : public ::testing::Test {
     ASSERT_EQ(run_cli("init-model --arch mllama --preset tiny --seed 3 -o '" + base() + "'").exit_code, 0);
     ASSERT_EQ(run_cli("init-model --arch speech-adapter --preset tiny --seed 4 --base '" + base() + "' -o '" +
                       speech() + "'").exit_code, 0);
+    ASSERT_EQ(run_cli("init-model --arch video-adapter --preset tiny --gates random --seed 5 --base '" + base() +
+                      "' -o '" + video() + "'").exit_code, 0);
     test::run_ffmpeg("-f lavfi -i sine=frequency=500:duration=1.5 -ar 16000 -ac 1 '" + wav() + "'");
+    test::make_counter_clip(*dir_ / "clip.mp4", 40, "-c:v libx264 -pix_fmt yuv420p");
     // The server runs under a shell that records its exit code once it stops.
     const auto script = *dir_ / "serve.sh";
     std::ofstream(script) << "'" << LLAMA_MM_CLI_PATH << "' serve -m '" << base() << "' --adapter '" << speech()
-                          << "' --port 0 -np 4 --api-key " << kKey << " --max-body-mb 1 --max-media 3 -c 1024 2>'"
+                          << "' --adapter '" << video() << "' --frames 6 --port 0 -np 4 --api-key " << kKey << " --max-body-mb 1 --max-media 3 -c 1024 2>'"
                           << (*dir_ / "serve.err").string() << "' & echo $! >'" << (*dir_ / "pid").string()
                           << "'; wait $!; echo $? >'" << (*dir_ / "code").string() << "'\n";
     std::system(("bash '" + script.string() + "' &").c_str());
@@ -73,6 +76,8 @@ class Server : public ::testing::Test {
   static std::string base() { return (*dir_ / "base").string(); }
   static std::string speech() { return (*dir_ / "speech.safetensors").string(); }
   static std::string wav() { return (*dir_ / "tone.wav").string(); }
+  static std::string video() { return (*dir_ / "video.safetensors").string(); }
+  static std::string clip() { return (*dir_ / "clip.mp4").string(); }
   static std::string image_path() { return test::fixture("images/small_40x30.bmp").string(); }
 
   static httplib::Client client(bool with_key = true) {
@@ -130,7 +135,14 @@ TEST_F(Server, HealthModelsAndTokenize) {
   EXPECT_EQ(json::parse(open->body)["status"], "ok");
   const auto models = json::parse(client().Get("/v1/models")->body);
   EXPECT_EQ(models["data"][0]["id"], "base");
-  EXPECT_EQ(models["data"][0]["architecture"]["input_modalities"], json({"text", "image", "audio"}));
+  EXPECT_EQ(models["data"][0]["architecture"]["input_modalities"], json({"text", "image", "video", "audio"}));
+  // The try-it page needs no key and talks to the chat endpoint with streaming.
+  auto page = client(false).Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("/v1/chat/completions"), std::string::npos);
+  EXPECT_NE(page->body.find("stream: true"), std::string::npos);
   const auto t = post("/tokenize", {{"content", "hi<|image|>"}, {"with_pieces", true}});
   ASSERT_EQ(t["tokens"].size(), 3u);
   EXPECT_EQ(t["tokens"][2]["piece"], "<|image|>");
@@ -171,6 +183,17 @@ TEST_F(Server, ImageChatEqualsCaptionAndStreamsTheSameText) {
   }
   EXPECT_EQ(streamed, text);
   EXPECT_EQ(usage, r["usage"]);
+}
+
+TEST_F(Server, VideoChatEqualsCaption) {
+  const auto r = post("/v1/chat/completions",
+                      {{"messages", {{{"role", "user"}, {"content", {{{"type", "video_url"},
+                                                                      {"video_url", {{"url", "data:video/mp4;base64," + b64(read_file(clip()))}}}},
+                                                                     {{"type", "text"}, {"text", "Describe this video in one sentence."}}}}}}},
+                       {"max_tokens", 6}, {"temperature", 0}});
+  auto cli = run_cli("caption -m '" + base() + "' --adapter '" + video() + "' '" + clip() + "' --frames 6 -n 6 --temp 0 --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(r["choices"][0]["message"]["content"], test::json_lines(cli.out).at(0)["text"]);
 }
 
 TEST_F(Server, SixteenConcurrentClientsEachGetTheirAnswerAlone) {
@@ -253,8 +276,8 @@ TEST_F(Server, BadInputGetsTheRight4xxAndTheServerStaysUp) {
                400, "invalid_request_error", "image_url.url");
   expect_error(chat_with({{{"type", "input_audio"}, {"input_audio", {{"data", b64("not audio at all")}, {"format", "wav"}}}}}),
                400, "invalid_request_error", "input_audio.data");
-  expect_error(chat_with({{{"type", "video_url"}, {"video_url", {{"url", b64("x")}}}}}), 400, "invalid_request_error",
-               "no video adapter");
+  expect_error(chat_with({{{"type", "video_url"}, {"video_url", {{"url", b64("not a video")}}}}}), 400,
+               "invalid_request_error", "video_url.url");
   json four = json::array();
   for (int i = 0; i < 4; ++i) four.push_back({{"type", "image_url"}, {"image_url", {{"url", b64("x")}}}});
   expect_error(chat_with(four), 400, "invalid_request_error", "more than 3 media items");
