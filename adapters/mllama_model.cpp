@@ -126,23 +126,46 @@ torch::Tensor mask_rows(const torch::Tensor& dense, int64_t pos, int64_t S) {
 
 }  // namespace
 
+LayerInterleave MllamaForConditionalGenerationImpl::cross_interleave(const CrossAttentionContext* ctx, int64_t batch,
+                                                                    int64_t pos, int64_t S, const ActivationHook& hook) {
+  const bool images = ctx && !ctx->kv.empty(), videos = ctx && !ctx->video_kv.empty();
+  if (!images && !videos) return {};  // text only: cross layers are skipped entirely (§3.2)
+  TORCH_CHECK(!videos || video_adapter, "a video context needs an attached video adapter");
+  CrossAttentionMask mask, video_mask;
+  if (images) {
+    TORCH_CHECK(ctx->dense.size(0) == batch, "cross-attention context batch ", ctx->dense.size(0), " != token batch ",
+                batch);
+    mask = prepare_cross_attention_mask(mask_rows(ctx->dense, pos, S), ctx->tokens_per_tile);
+  }
+  if (videos) {
+    TORCH_CHECK(ctx->video_dense.size(0) == batch, "video context batch ", ctx->video_dense.size(0),
+                " != token batch ", batch);
+    video_mask = prepare_cross_attention_mask(mask_rows(ctx->video_dense, pos, S), ctx->tokens_per_frame);
+  }
+  return [this, ctx, images, videos, mask, video_mask, hook](int64_t layer, const torch::Tensor& h) {
+    torch::Tensor x = h;
+    for (size_t c = 0; c < slots_.size(); ++c) {
+      if (slots_[c] != layer) continue;
+      if (videos) {
+        const auto& before = video_adapter->config().before_cross_layers;
+        for (size_t v = 0; v < before.size(); ++v) {
+          if (before[v] != static_cast<int64_t>(c)) continue;
+          x = video_adapter->cross_layers[v]->forward(x, ctx->video_kv[v], video_mask, cfg_.mask_cross_attn_output_rows);
+          if (hook) hook("video_layer." + std::to_string(v) + ".out", x);
+        }
+      }
+      if (!images) continue;
+      x = cross_layers[c]->forward(x, ctx->kv[c], mask, cfg_.mask_cross_attn_output_rows);
+      if (hook) hook("layer." + std::to_string(cfg_.cross_attention_layers[c]) + ".out", x);
+    }
+    return x;
+  };
+}
+
 torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& tokens, KVCache* cache,
                                                           const CrossAttentionContext* ctx,
                                                           const ForwardOptions& opts) {
   const int64_t S = tokens.size(1), pos = cache ? cache->n_past : 0;
-  const bool images = ctx && !ctx->kv.empty(), videos = ctx && !ctx->video_kv.empty();
-  TORCH_CHECK(!videos || video_adapter, "a video context needs an attached video adapter");
-  CrossAttentionMask mask, video_mask;
-  if (images) {
-    TORCH_CHECK(ctx->dense.size(0) == tokens.size(0), "cross-attention context batch ", ctx->dense.size(0),
-                " != token batch ", tokens.size(0));
-    mask = prepare_cross_attention_mask(mask_rows(ctx->dense, pos, S), ctx->tokens_per_tile);
-  }
-  if (videos) {
-    TORCH_CHECK(ctx->video_dense.size(0) == tokens.size(0), "video context batch ", ctx->video_dense.size(0),
-                " != token batch ", tokens.size(0));
-    video_mask = prepare_cross_attention_mask(mask_rows(ctx->video_dense, pos, S), ctx->tokens_per_frame);
-  }
   ForwardOptions o = opts;  // the caller's options, with hook names mapped and the cross layers interleaved
   if (opts.hook) {
     o.hook = [&](const std::string& name, const torch::Tensor& t) {
@@ -152,25 +175,7 @@ torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& t
       opts.hook(name, t);
     };
   }
-  o.interleave = [&](int64_t layer, const torch::Tensor& h) {
-    if (!images && !videos) return h;  // text only: cross layers are skipped entirely (§3.2)
-    torch::Tensor x = h;
-    for (size_t c = 0; c < slots_.size(); ++c) {
-      if (slots_[c] != layer) continue;
-      if (videos) {
-        const auto& before = video_adapter->config().before_cross_layers;
-        for (size_t v = 0; v < before.size(); ++v) {
-          if (before[v] != static_cast<int64_t>(c)) continue;
-          x = video_adapter->cross_layers[v]->forward(x, ctx->video_kv[v], video_mask, cfg_.mask_cross_attn_output_rows);
-          if (opts.hook) opts.hook("video_layer." + std::to_string(v) + ".out", x);
-        }
-      }
-      if (!images) continue;
-      x = cross_layers[c]->forward(x, ctx->kv[c], mask, cfg_.mask_cross_attn_output_rows);
-      if (opts.hook) opts.hook("layer." + std::to_string(cfg_.cross_attention_layers[c]) + ".out", x);
-    }
-    return x;
-  };
+  o.interleave = cross_interleave(ctx, tokens.size(0), pos, S, opts.hook);
   auto h = language_model->hidden_from_embeds(language_model->embed(tokens), cache, o);
   return language_model->logits(h, opts.all_logits);
 }
@@ -305,15 +310,13 @@ class MllamaTokenDecoder : public TokenDecoder {
 
 }  // namespace
 
-GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const Tokenizer& tok,
-                               const std::vector<int32_t>& prompt, const MllamaImageBatch& images,
-                               const GenerateParams& params, const TextCallback& on_text,
-                               const std::vector<MllamaImageBatch>& videos) {
+std::optional<CrossAttentionContext> mllama_context(MllamaForConditionalGenerationImpl& model,
+                                                    const std::vector<int32_t>& prompt,
+                                                    const MllamaImageBatch& images,
+                                                    const std::vector<MllamaImageBatch>& videos,
+                                                    GenerateTimings& timings) {
   torch::NoGradGuard no_grad;
   const auto& cfg = model.config();
-  const int64_t max_pos = cfg.text.max_position_embeddings;
-  const int64_t n_ctx = std::min<int64_t>(params.n_ctx, max_pos);
-  check_prompt(prompt, n_ctx, max_pos, cfg.n_embed_rows());
   const std::vector<int64_t> ids(prompt.begin(), prompt.end());
   const int64_t length = static_cast<int64_t>(prompt.size());
   const auto spans = image_token_spans(ids, cfg.image_token_index);
@@ -331,9 +334,9 @@ GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const 
     throw Error(ErrorKind::InputDecode, "the prompt has " + std::to_string(video_spans.size()) + " video tokens but " +
                                             std::to_string(videos.size()) + " videos were given");
   std::optional<CrossAttentionContext> ctx;
-  GenerateTimings timings;
+  timings.n_images = n_images;
   if (n_images > 0) {
-    TORCH_CHECK(images.pixel_values.size(0) == 1, "generate_mllama takes one sample");
+    TORCH_CHECK(images.pixel_values.size(0) == 1, "mllama_context takes one sample");
     auto t0 = std::chrono::steady_clock::now();
     auto states = model.encode_images(images);
     auto dense = dense_cross_attention_mask({spans}, images.num_tiles, cfg.vision.max_num_tiles, length);
@@ -359,10 +362,24 @@ GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const 
     model.add_video_context(*ctx, states, dense.to(states.device()));
     timings.video_encode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
+  return ctx;
+}
+
+GenerateResult generate_mllama(MllamaForConditionalGenerationImpl& model, const Tokenizer& tok,
+                               const std::vector<int32_t>& prompt, const MllamaImageBatch& images,
+                               const GenerateParams& params, const TextCallback& on_text,
+                               const std::vector<MllamaImageBatch>& videos) {
+  torch::NoGradGuard no_grad;
+  const auto& cfg = model.config();
+  const int64_t max_pos = cfg.text.max_position_embeddings;
+  const int64_t n_ctx = std::min<int64_t>(params.n_ctx, max_pos);
+  check_prompt(prompt, n_ctx, max_pos, cfg.n_embed_rows());
+  GenerateTimings timings;
+  auto ctx = mllama_context(model, prompt, images, videos, timings);
   MllamaTokenDecoder dec(model, n_ctx, std::move(ctx));
   auto r = generate(dec, tok, prompt, params, params.eos_ids.empty() ? cfg.text.eos_token_ids : params.eos_ids,
                     on_text);
-  r.timings.n_images = n_images;
+  r.timings.n_images = timings.n_images;
   r.timings.image_encode_ms = timings.image_encode_ms;
   r.timings.n_video_frames = timings.n_video_frames;
   r.timings.video_encode_ms = timings.video_encode_ms;

@@ -64,6 +64,12 @@ class MllamaForConditionalGenerationImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache, const CrossAttentionContext* ctx,
                         const ForwardOptions& opts = {});
 
+  // The cross layers (and video layers) as a LayerInterleave for `batch` sequences' tokens at positions
+  // [pos, pos + S): what forward() runs between the frozen layers, and what a batched decode loop runs on one
+  // sequence's row. Empty when ctx holds no media. ctx must outlive the returned function.
+  LayerInterleave cross_interleave(const CrossAttentionContext* ctx, int64_t batch, int64_t pos, int64_t S,
+                                   const ActivationHook& hook = {});
+
   const MllamaConfig& config() const { return cfg_; }
   torch::Dtype dtype() const { return dtype_; }
 
@@ -107,6 +113,15 @@ void init_random_mllama_weights(torch::nn::Module& model, uint64_t seed);
 
 // Writes the model in HF's on-disk layout (legacy 4.x keys) as model.safetensors, atomically.
 void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path);
+
+// The cross-attention context of one prompt (batch 1): its images (one per <|image|> token) and videos (one frame
+// batch per video token) encoded; nullopt when it has neither. Wrong counts are InputDecode errors. Fills the
+// image/video fields of `timings`.
+std::optional<CrossAttentionContext> mllama_context(MllamaForConditionalGenerationImpl& model,
+                                                    const std::vector<int32_t>& prompt,
+                                                    const MllamaImageBatch& images,
+                                                    const std::vector<MllamaImageBatch>& videos,
+                                                    GenerateTimings& timings);
 
 // Generation with images: `images` holds batch 1 with one image per <|image|> token of the prompt
 // (an empty pixel_values tensor for text-only prompts); `videos` one frame batch per video token

@@ -172,14 +172,10 @@ class SpeechTokenDecoder : public TokenDecoder {
 
 }  // namespace
 
-GenerateResult generate_with_speech(LlamaForCausalLMImpl& llm, const SpeechModelImpl& speech, const Tokenizer& tok,
-                                    const std::vector<int32_t>& prompt, const std::vector<torch::Tensor>& clips,
-                                    const GenerateParams& params, const TextCallback& on_text) {
+torch::Tensor speech_prompt_embeds(LlamaForCausalLMImpl& llm, const SpeechModelImpl& speech,
+                                   const std::vector<int32_t>& prompt, const std::vector<torch::Tensor>& clips) {
   torch::NoGradGuard no_grad;
-  const auto& cfg = llm.config();
   const auto& st = speech.config().tokens;
-  const int64_t n_ctx = std::min<int64_t>(params.n_ctx, cfg.max_position_embeddings);
-  check_prompt(prompt, n_ctx, cfg.max_position_embeddings, cfg.vocab_size);
   const auto device = llm.lm_head_weight().device();
   auto ids = torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end()), torch::kInt64).to(device);
   auto h = llm.embed(ids.unsqueeze(0)).clone();  // [1, T, D]
@@ -210,6 +206,17 @@ GenerateResult generate_with_speech(LlamaForCausalLMImpl& llm, const SpeechModel
   if (clip != clips.size())
     throw Error(ErrorKind::InputDecode, "speech prompt: " + std::to_string(clips.size()) + " clips given but " +
                                             std::to_string(clip) + " speech runs in the prompt");
+  return h;
+}
+
+GenerateResult generate_with_speech(LlamaForCausalLMImpl& llm, const SpeechModelImpl& speech, const Tokenizer& tok,
+                                    const std::vector<int32_t>& prompt, const std::vector<torch::Tensor>& clips,
+                                    const GenerateParams& params, const TextCallback& on_text) {
+  torch::NoGradGuard no_grad;
+  const auto& cfg = llm.config();
+  const int64_t n_ctx = std::min<int64_t>(params.n_ctx, cfg.max_position_embeddings);
+  check_prompt(prompt, n_ctx, cfg.max_position_embeddings, cfg.vocab_size);
+  auto h = speech_prompt_embeds(llm, speech, prompt, clips);
   SpeechTokenDecoder dec(llm, n_ctx, h);
   return generate(dec, tok, prompt, params, params.eos_ids.empty() ? cfg.eos_token_ids : params.eos_ids, on_text);
 }

@@ -81,6 +81,11 @@ void save_speech_adapter(SpeechModelImpl& model, const BaseModelInfo& base, cons
 SpeechModel load_speech_adapter(const std::string& path, const BaseModelInfo& base,
                                 std::optional<torch::Dtype> dtype = std::nullopt);
 
+// The prompt's embeddings [1, T, D] (model dtype) with the clip vectors at the placeholders and the adapter's
+// boundary embeddings at start/end; a malformed run of speech tokens is an InputDecode error.
+torch::Tensor speech_prompt_embeds(LlamaForCausalLMImpl& llm, const SpeechModelImpl& speech,
+                                   const std::vector<int32_t>& prompt, const std::vector<torch::Tensor>& clips);
+
 // Generation with speech clips: `prompt` holds each clip as <start> <placeholder>×N_i <end> (speech_prompt.h),
 // `clips[i]` is [N_i, L]. The prefill embeds the prompt, then puts clip vectors at the placeholders and the
 // adapter's boundary embeddings at start/end; the rest is plain Llama generation.

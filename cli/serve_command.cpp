@@ -48,13 +48,16 @@ void add_serve_command(CLI::App& app, Action& action) {
   sub->add_option("--port", s.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   sub->add_option("--api-key", s.api_key, "Require 'Authorization: Bearer KEY' on every route but /health");
   sub->add_option("--api-key-file", o->api_key_file, "Read the API key from the first line of this file");
-  sub->add_option("--parallel", s.slots, "Concurrent generations (slots; -np works too)")->capture_default_str()->check(CLI::Range(1, 256));
-  sub->add_option("--queue", s.queue, "Requests that may wait for a slot; beyond that 503")->capture_default_str()
+  sub->add_option("--parallel", s.engine.slots, "Concurrent generations (slots; -np works too)")->capture_default_str()->check(CLI::Range(1, 256));
+  sub->add_option("--queue", s.engine.queue, "Requests that may wait for a slot; beyond that 503")->capture_default_str()
       ->check(CLI::Range(0, 100000));
   sub->add_option("-c,--ctx-size", s.engine.n_ctx, "Context per request (prompt + answer)")->capture_default_str()
       ->check(CLI::Range(16, 1 << 20));
   sub->add_option("-n,--max-tokens", s.default_max_tokens, "Answer length when the request gives none")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--request-timeout", s.request_timeout_s,
+                  "Seconds after which a request's generation stops (finish_reason length; 0: never)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e7));
   sub->add_option("--max-body-mb", s.max_body_mb, "Larger request bodies are refused (413)")->capture_default_str()
       ->check(CLI::Range(0.001, 4096.0));
   sub->add_option("--max-media", s.max_media, "Media items per request")->capture_default_str()->check(CLI::Range(0, 64));

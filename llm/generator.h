@@ -48,7 +48,7 @@ struct GenerateTimings {
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids (the eos id, if one ended generation, is included)
   std::string text;             // decoded generated text, cut before a matched stop string
-  std::string stop_reason;      // "eos", "stop", "length", "context" or "cancelled"
+  std::string stop_reason;      // "eos", "stop", "length", "context", "cancelled" or "deadline"
   GenerateTimings timings;
 };
 

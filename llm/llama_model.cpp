@@ -76,13 +76,39 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     keys = k.transpose(1, 2);
     values = v.transpose(1, 2);
   }
-  const int64_t L = keys.size(2);
+  return attend(q, keys, values, pos, key_mask, x.scalar_type());
+}
 
+torch::Tensor LlamaAttentionImpl::forward_rows(const torch::Tensor& x, const torch::Tensor& cos,
+                                               const torch::Tensor& sin, torch::Tensor k_cache,
+                                               torch::Tensor v_cache, const RowBatch& batch) {
+  using torch::indexing::Slice;
+  const int64_t B = x.size(0), G = n_kv_head, Dh = head_dim;
+  TORCH_CHECK(x.size(1) == 1, "forward_rows takes one token per sequence");
+  auto q = apply_rope(q_proj(x).view({B, 1, n_head, Dh}), cos, sin);  // [B, 1, H, Dh]
+  auto k = apply_rope(k_proj(x).view({B, 1, G, Dh}), cos, sin);       // [B, 1, G, Dh]
+  auto v = v_proj(x).view({B, 1, G, Dh});
+  // Cache element [rows[b], g, positions[b], :] <- k[b, 0, g, :].
+  k_cache.index_put_({batch.rows, Slice(), batch.positions}, k.select(1, 0));
+  v_cache.index_put_({batch.rows, Slice(), batch.positions}, v.select(1, 0));
+  auto keys = k_cache.narrow(2, 0, batch.n_keys), values = v_cache.narrow(2, 0, batch.n_keys);
+  if (batch.first_row >= 0) {
+    keys = keys.narrow(0, batch.first_row, B), values = values.narrow(0, batch.first_row, B);
+  } else {
+    keys = keys.index_select(0, batch.rows), values = values.index_select(0, batch.rows);
+  }
+  return attend(q, keys, values, 0, batch.key_mask, x.scalar_type());
+}
+
+torch::Tensor LlamaAttentionImpl::attend(const torch::Tensor& q, torch::Tensor keys, torch::Tensor values, int64_t pos,
+                                         const torch::Tensor& key_mask, torch::ScalarType dtype) {
+  const int64_t B = q.size(0), T = q.size(1), G = n_kv_head, R = n_head / n_kv_head, Dh = head_dim;
+  const int64_t L = keys.size(2);
   // GQA without copying K/V: query head h = g·R + r uses kv head g, so group the R query heads of each
   // kv head along the row axis: [B, T, H, Dh] -> [B, G, R·T, Dh].
   auto qg = q.view({B, T, G, R, Dh}).permute({0, 2, 3, 1, 4}).reshape({B, G, R * T, Dh});
   // LibTorch's CPU bf16/f16 GEMM is a scalar loop: attention math runs in fp32 there (more exact, too).
-  const bool widen = x.device().is_cpu() && x.scalar_type() != torch::kFloat32;
+  const bool widen = q.device().is_cpu() && dtype != torch::kFloat32;
   if (widen) {
     qg = qg.to(torch::kFloat32);
     keys = keys.to(torch::kFloat32);
@@ -95,14 +121,14 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
     // Query t sits at position pos + t and sees keys [0, pos + t].
     auto qpos = torch::arange(pos, pos + T, torch::kInt64).unsqueeze(1);  // [T, 1]
     auto kpos = torch::arange(L, torch::kInt64).unsqueeze(0);             // [1, L]
-    scores.masked_fill_((kpos > qpos).to(x.device()), -std::numeric_limits<float>::infinity());  // fresh tensor
+    scores.masked_fill_((kpos > qpos).to(q.device()), -std::numeric_limits<float>::infinity());  // fresh tensor
   }
   if (key_mask.defined())  // finfo.min, not -inf: a padding query that sees only padding stays finite
     scores.masked_fill_(key_mask.logical_not().view({B, 1, 1, 1, L}), std::numeric_limits<float>::lowest());
-  auto probs = torch::softmax(scores, -1).to(widen ? torch::kFloat32 : x.scalar_type()).view({B, G, R * T, L});
-  auto out = torch::matmul(probs, values).to(x.scalar_type());                    // [B, G, R·T, Dh]
+  auto probs = torch::softmax(scores, -1).to(widen ? torch::kFloat32 : dtype).view({B, G, R * T, L});
+  auto out = torch::matmul(probs, values).to(dtype);                                        // [B, G, R·T, Dh]
   out = out.view({B, G, R, T, Dh}).permute({0, 3, 1, 2, 4}).reshape({B, T, n_head * Dh});  // [B, T, H·Dh]
-  return o_proj(out);                                                             // [B, T, D]
+  return o_proj(out);                                                                       // [B, T, D]
 }
 
 // ---- MLP, decoder layer, model ----------------------------------------------------------------
@@ -130,6 +156,13 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
                                              const torch::Tensor& sin, torch::Tensor k_cache,
                                              torch::Tensor v_cache, int64_t pos, const torch::Tensor& key_mask) {
   auto x = h + self_attn(input_layernorm(h), cos, sin, k_cache, v_cache, pos, key_mask);
+  return x + mlp(post_attention_layernorm(x));
+}
+
+torch::Tensor LlamaDecoderLayerImpl::forward_rows(const torch::Tensor& h, const torch::Tensor& cos,
+                                                  const torch::Tensor& sin, torch::Tensor k_cache,
+                                                  torch::Tensor v_cache, const RowBatch& batch) {
+  auto x = h + self_attn->forward_rows(input_layernorm(h), cos, sin, k_cache, v_cache, batch);
   return x + mlp(post_attention_layernorm(x));
 }
 
@@ -224,6 +257,38 @@ torch::Tensor LlamaForCausalLMImpl::hidden_from_embeds(torch::Tensor h, KVCache*
   if (hook) hook("norm", h);
   if (cache) cache->n_past += T;
   return h;
+}
+
+torch::Tensor LlamaForCausalLMImpl::hidden_rows(torch::Tensor h, KVCache& cache, const std::vector<int64_t>& rows,
+                                                const std::vector<int64_t>& positions, const LayerInterleave& interleave) {
+  const int64_t B = static_cast<int64_t>(rows.size());
+  TORCH_CHECK(h.dim() == 3 && h.size(0) == B && h.size(1) == 1 && positions.size() == rows.size(),
+              "hidden_rows takes h [B, 1, D] with B rows and positions");
+  const int64_t batch_rows = cache.k.empty() ? 0 : cache.k[0].size(0);
+  RowBatch batch;
+  batch.first_row = rows.empty() ? -1 : rows[0];
+  for (int64_t b = 0; b < B; ++b) {
+    TORCH_CHECK(rows[b] >= 0 && rows[b] < batch_rows, "cache row ", rows[b], " outside [0, ", batch_rows, ")");
+    if (positions[b] < 0 || positions[b] >= cache.n_ctx)
+      throw Error(ErrorKind::Runtime, "context overflow: position " + std::to_string(positions[b]) +
+                                          " is outside the KV cache of " + std::to_string(cache.n_ctx));
+    if (rows[b] != rows[0] + b) batch.first_row = -1;
+    batch.n_keys = std::max(batch.n_keys, positions[b] + 1);
+  }
+  const auto device = h.device();
+  batch.rows = torch::tensor(rows, torch::kInt64).to(device);
+  batch.positions = torch::tensor(positions, torch::kInt64).to(device);
+  batch.key_mask = torch::arange(batch.n_keys, batch.positions.options()).unsqueeze(0) <= batch.positions.unsqueeze(1);
+  const auto [cos_all, sin_all] = rope(batch.n_keys, device);
+  auto cos = cos_all.index_select(0, batch.positions).unsqueeze(1);  // [B, 1, Dh]
+  auto sin = sin_all.index_select(0, batch.positions).unsqueeze(1);
+  const int64_t n_layers = static_cast<int64_t>(model->layers.size());
+  for (int64_t i = 0; i < n_layers; ++i) {
+    if (interleave) h = interleave(i, h);
+    h = model->layers[i]->forward_rows(h, cos, sin, cache.k[i], cache.v[i], batch);
+  }
+  if (interleave) h = interleave(n_layers, h);
+  return model->norm(h);
 }
 
 torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& hidden_states, bool all_logits) const {

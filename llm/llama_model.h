@@ -49,6 +49,15 @@ struct KVCache {
   int64_t n_past = 0;  // positions filled so far (advanced by LlamaForCausalLM::forward)
 };
 
+// One decode step of several sequences that share a KVCache, one row each (continuous batching): sequence b is
+// cache row rows[b] and its new token sits at positions[b]; it sees the keys [0, positions[b]] of its row.
+struct RowBatch {
+  torch::Tensor rows, positions;  // [B] int64, on the model's device
+  torch::Tensor key_mask;         // [B, n_keys] bool: key l <= positions[b]
+  int64_t first_row = -1;         // >= 0 when rows are first_row, first_row + 1, ... (read without a copy)
+  int64_t n_keys = 0;             // max(positions) + 1
+};
+
 // Named intermediate activations ("embed", "layer.N.out", "norm") for dumping and diffing; off by default.
 using ActivationHook = std::function<void(const std::string& name, const torch::Tensor& value)>;
 
@@ -60,8 +69,17 @@ class LlamaAttentionImpl : public torch::nn::Module {
   // a real token) masks padding keys with finfo.min as transformers does; undefined: no padding.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos, const torch::Tensor& key_mask = {});
+  // x [B, 1, D], cos/sin [B, 1, Dh]: writes each sequence's key/value at its row and position, then attends.
+  torch::Tensor forward_rows(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                             torch::Tensor k_cache, torch::Tensor v_cache, const RowBatch& batch);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_head, n_kv_head, head_dim;
+
+ private:
+  // Queries q [B, T, H, Dh] (the first at position pos) over keys/values [B, G, L, Dh]: causal when T > 1,
+  // key_mask [B, L] hides keys. Returns o_proj of the result, [B, T, D].
+  torch::Tensor attend(const torch::Tensor& q, torch::Tensor keys, torch::Tensor values, int64_t pos,
+                       const torch::Tensor& key_mask, torch::ScalarType dtype);
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -78,6 +96,8 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
   explicit LlamaDecoderLayerImpl(const LlamaConfig& cfg, torch::Dtype dtype);
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
                         torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos, const torch::Tensor& key_mask = {});
+  torch::Tensor forward_rows(const torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
+                             torch::Tensor k_cache, torch::Tensor v_cache, const RowBatch& batch);
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -120,6 +140,11 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::Tensor hidden(const torch::Tensor& tokens, KVCache* cache, const ActivationHook& hook = {});
   // The same from input embeddings [B, T, D] (token embeddings, possibly with adapter embeddings spliced in).
   torch::Tensor hidden_from_embeds(torch::Tensor h, KVCache* cache, const ForwardOptions& opts = {});
+  // One new token for each of several sequences in a shared cache (RowBatch): h [B, 1, D] embeddings, sequence b
+  // at cache row rows[b] and position positions[b]. Returns final-norm hidden states [B, 1, D]; the cache's
+  // n_past is left alone (the caller keeps one per row).
+  torch::Tensor hidden_rows(torch::Tensor h, KVCache& cache, const std::vector<int64_t>& rows,
+                            const std::vector<int64_t>& positions, const LayerInterleave& interleave = {});
   torch::Tensor embed(const torch::Tensor& tokens) const;  // [B, T] int64 -> [B, T, D]
   // fp32 logits [B, T, V] of final-norm hidden states (only the last position unless all_logits).
   torch::Tensor logits(const torch::Tensor& h, bool all_logits) const;

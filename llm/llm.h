@@ -11,10 +11,12 @@
 //
 // Errors are llama_mm::Error with a kind (ModelLoad, Config, InputDecode, ...) and a message naming
 // the file, key or tensor. Thread-safety: models and tokenizers are read-only after loading; each
-// concurrent generation needs its own KVCache (generate() makes one per call).
+// concurrent generation needs its own KVCache (generate() makes one per call); BatchGenerator decodes several
+// generations together in one forward pass per token (continuous batching).
 #pragma once
 
 #include "llm/atomic_file.h"
+#include "llm/batch_generator.h"
 #include "llm/chat_format.h"
 #include "llm/config_json.h"
 #include "llm/error.h"
@@ -24,6 +26,7 @@
 #include "llm/rope.h"
 #include "llm/safetensors.h"
 #include "llm/sampler.h"
+#include "llm/sequence.h"
 #include "llm/threads.h"
 #include "llm/tokenizer.h"
 #include "llm/torch_compat.h"

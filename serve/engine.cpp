@@ -74,6 +74,7 @@ Engine::Engine(const EngineOptions& opts) : opts_(opts) {
     }
   }
   n_ctx_ = std::min<int64_t>(opts.n_ctx, llm_->config().max_position_embeddings);
+  batch_ = std::make_unique<BatchGenerator>(*llm_, *tok_, opts.slots, opts.queue, n_ctx_);
   id_ = !opts.alias.empty() ? opts.alias : fs::path(opts.model_dir).lexically_normal().filename().string();
   if (id_.empty() || id_ == ".") id_ = fs::path(opts.model_dir).lexically_normal().parent_path().filename().string();
 }
@@ -106,6 +107,9 @@ PreparedPrompt Engine::prepare(const ChatRequest& req) {
   }
 
   std::vector<media::ProcessedImage> images;
+  MllamaImageBatch image_batch;
+  std::vector<MllamaImageBatch> videos;
+  std::vector<torch::Tensor> speech;  // [N, hidden] per clip, in prompt order
   std::vector<ChatContentPart> media_parts(req.media.size());
   try {
     for (size_t i = 0; i < req.media.size(); ++i) {
@@ -129,13 +133,13 @@ PreparedPrompt Engine::prepare(const ChatRequest& req) {
                                                    : static_cast<int>(mllama_->video_adapter->config().frames);
         TempFile file(m.bytes);
         try {
-          p.videos.push_back(sample_video_frames(*processor_, file.path(), sampling, limits));
+          videos.push_back(sample_video_frames(*processor_, file.path(), sampling, limits));
         } catch (const Error& e) {  // name the request field, not the temporary file
           std::string msg = e.what();
           if (const auto at = msg.find(file.path()); at != std::string::npos) msg.replace(at, file.path().size(), m.name);
           throw Error(e.kind(), msg);
         }
-        const auto& pv = p.videos.back().pixel_values;
+        const auto& pv = videos.back().pixel_values;
         if (pv.size(1) == 0) throw Error(ErrorKind::InputDecode, m.name + ": no video frame could be decoded");
         const auto& vc = mllama_->config().vision;
         p.n_media_tokens += pv.size(1) * pv.size(2) * (vc.patches_per_side() * vc.patches_per_side() + 1) - 1;
@@ -150,13 +154,13 @@ PreparedPrompt Engine::prepare(const ChatRequest& req) {
           throw unsupported(m.name + ": audio in a chat message may last at most " +
                             std::to_string(static_cast<int>(speech_->config().max_segment_seconds)) +
                             " s; use /v1/audio/transcriptions for longer audio");
-        p.speech.push_back(speech_->embed_audio(a.samples.data(), static_cast<int64_t>(a.samples.size())));
-        media_parts[i] = speech_part(*tok_, speech_->config().tokens, p.speech.back().size(0));
+        speech.push_back(speech_->embed_audio(a.samples.data(), static_cast<int64_t>(a.samples.size())));
+        media_parts[i] = speech_part(*tok_, speech_->config().tokens, speech.back().size(0));
         ++p.n_audio;
         p.audio_encode_s += seconds_since(t0);
       }
     }
-    if (!images.empty()) p.images = processor_->pack({images});
+    if (!images.empty()) image_batch = processor_->pack({images});
 
     std::vector<ChatMessage> chat;
     for (const auto& m : req.messages) {
@@ -195,15 +199,37 @@ PreparedPrompt Engine::prepare(const ChatRequest& req) {
     e.extra = {{"n_prompt_tokens", n}, {"n_ctx", n_ctx_}};
     throw e;
   }
+  // The encoders run here, on the request's own thread, never inside the decode loop.
+  try {
+    if (!speech.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      p.prompt_embeds = speech_prompt_embeds(*llm_, *speech_, p.ids, speech);
+      p.audio_encode_s += seconds_since(t0);
+    } else if (mllama_ && (p.n_images > 0 || p.n_videos > 0)) {
+      GenerateTimings t;
+      auto ctx = mllama_context(*mllama_, p.ids, image_batch, videos, t);
+      if (ctx) p.cross = std::make_shared<CrossAttentionContext>(std::move(*ctx));
+      p.image_encode_s += t.image_encode_ms / 1000;
+      p.video_encode_s += t.video_encode_ms / 1000;
+    }
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::InputDecode || e.kind() == ErrorKind::Usage) throw invalid_request(e.what());
+    throw;
+  }
   return p;
 }
 
-GenerateResult Engine::generate(const PreparedPrompt& p, const GenerateParams& params, const TextCallback& on_text) {
-  GenerateParams gp = params;
-  gp.n_ctx = n_ctx_;
-  if (!p.speech.empty()) return generate_with_speech(*llm_, *speech_, *tok_, p.ids, p.speech, gp, on_text);
-  if (mllama_) return generate_mllama(*mllama_, *tok_, p.ids, p.images, gp, on_text, p.videos);
-  return llama_mm::generate(*llm_, *tok_, p.ids, gp, on_text);
+bool Engine::submit(std::shared_ptr<const PreparedPrompt> prompt, BatchJob job) {
+  job.prompt = prompt->ids;
+  job.prompt_embeds = prompt->prompt_embeds;
+  if (prompt->cross) {
+    auto* model = mllama_.get();
+    job.interleave = [model, prompt](int64_t pos, int64_t T) {
+      return model->cross_interleave(prompt->cross.get(), 1, pos, T);
+    };
+  }
+  if (job.eos.empty()) job.eos = llm_->config().eos_token_ids;
+  return batch_->submit(std::move(job));
 }
 
 media::Transcript Engine::transcribe(const std::string& bytes, const std::string& name, SpeechTask task,

@@ -2,9 +2,10 @@
 // adapter files (image, video, speech), and the two things requests ask of it:
 //   - prepare(): a chat request's messages and media into a prompt (the same templates and media preprocessing as
 //     `caption` / `transcribe`, so a greedy answer equals the CLI's), with the media encoded;
-//   - generate(): one generation from a prepared prompt, streaming text through a callback that may cancel.
+//   - submit(): a generation from a prepared prompt, queued on the continuous-batching decode loop (BatchGenerator:
+//     `slots` sequences decode together in one forward pass per token), streaming text through callbacks.
 // Media the base or adapters cannot take, undecodable media and prompts over the context are ApiErrors (4xx).
-// Thread-safety: prepare() and generate() may run on several threads at once (each generation has its own KV cache).
+// Thread-safety: prepare() and submit() may run on several threads at once.
 #pragma once
 
 #include "adapters/adapters.h"
@@ -26,6 +27,8 @@ struct EngineOptions {
   int64_t max_pixels = media::ImageLimits{}.max_pixels;
   double max_audio_seconds = 600, max_video_seconds = 600;
   int video_frames = 0;  // 0: the video adapter's
+  int slots = 4;         // sequences decoded together (-np)
+  int queue = 64;        // requests waiting for a slot before submit() refuses
 };
 
 // A request made ready to generate.
@@ -34,9 +37,8 @@ struct PreparedPrompt {
   int64_t n_media_tokens = 0;  // positions media stand for (image tiles · tokens per tile, video latents, speech)
   int64_t n_images = 0, n_videos = 0, n_audio = 0;
   double image_encode_s = 0, video_encode_s = 0, audio_encode_s = 0;  // preprocessing and encoder time
-  MllamaImageBatch images;
-  std::vector<MllamaImageBatch> videos;
-  std::vector<torch::Tensor> speech;  // [N, hidden] per clip, in prompt order
+  torch::Tensor prompt_embeds;                 // [1, T, D] with speech vectors spliced in; undefined: plain tokens
+  std::shared_ptr<CrossAttentionContext> cross;  // encoded images/videos for the cross layers; null: none
 };
 
 class Engine {
@@ -51,7 +53,11 @@ class Engine {
   const EngineOptions& options() const { return opts_; }
 
   PreparedPrompt prepare(const ChatRequest& request);
-  GenerateResult generate(const PreparedPrompt& prompt, const GenerateParams& params, const TextCallback& on_text);
+  // Queues a generation: the job's params, eos (empty: the model's), callbacks and should_stop are the caller's;
+  // prompt, embeddings and cross-attention come from `prompt`. False when the queue is full.
+  bool submit(std::shared_ptr<const PreparedPrompt> prompt, BatchJob job);
+  const BatchGenerator& batch() const { return *batch_; }
+  void shutdown() { batch_->shutdown(); }  // finishes queued and running generations
 
   // /v1/audio/transcriptions and /translations: audio bytes into a transcript (the CLI's segmentation and prompts).
   media::Transcript transcribe(const std::string& bytes, const std::string& name, SpeechTask task,
@@ -68,6 +74,7 @@ class Engine {
   LlamaForCausalLM llm_{nullptr};  // the frozen text model (Mllama's language model on a vision base)
   std::unique_ptr<media::MllamaImageProcessor> processor_;
   SpeechModel speech_{nullptr};
+  std::unique_ptr<BatchGenerator> batch_;  // declared last: its loop thread stops before the models go
 };
 
 }  // namespace llama_mm::serve

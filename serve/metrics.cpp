@@ -51,7 +51,7 @@ void header(std::ostringstream& s, const char* name, const char* type, const cha
 
 }  // namespace
 
-std::string Metrics::render(int slots, int running, int waiting) const {
+std::string Metrics::render(int slots, int running, int waiting, int64_t steps, int64_t step_rows) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream s;
   header(s, "llama_mm_requests_total", "counter", "HTTP requests by endpoint and status.");
@@ -67,6 +67,11 @@ std::string Metrics::render(int slots, int running, int waiting) const {
   s << "llama_mm_requests_processing " << running << "\n";
   header(s, "llama_mm_requests_waiting", "gauge", "Generations queued for a slot.");
   s << "llama_mm_requests_waiting " << waiting << "\n";
+  header(s, "llama_mm_decode_steps_total", "counter", "Batched decode steps (one forward pass each).");
+  s << "llama_mm_decode_steps_total " << steps << "\n";
+  header(s, "llama_mm_decode_step_sequences_total", "counter",
+         "Sequences carried by those steps (divided by the steps: the mean batch size).");
+  s << "llama_mm_decode_step_sequences_total " << step_rows << "\n";
   header(s, "llama_mm_media_items_total", "counter", "Media items encoded, by modality.");
   for (const auto& [m, v] : media_) s << "llama_mm_media_items_total{modality=\"" << m << "\"} " << v.first << "\n";
   header(s, "llama_mm_media_encode_seconds_total", "counter", "Seconds spent decoding and encoding media, by modality.");

@@ -2,7 +2,6 @@
 #include "serve/server.h"
 
 #include "serve/metrics.h"
-#include "serve/scheduler.h"
 #include "serve/web_page.h"
 
 #include <httplib.h>
@@ -61,7 +60,7 @@ int64_t unix_time() {
 }
 
 const char* finish_reason(const std::string& stop_reason) {
-  return stop_reason == "length" || stop_reason == "context" ? "length" : "stop";
+  return stop_reason == "length" || stop_reason == "context" || stop_reason == "deadline" ? "length" : "stop";
 }
 
 // One generation's output on its way from its slot to the HTTP thread.
@@ -104,7 +103,7 @@ struct Channel {
 
 class Server {
  public:
-  explicit Server(const ServeOptions& o) : o_(o), scheduler_(o.slots, o.queue) {}
+  explicit Server(const ServeOptions& o) : o_(o) {}
 
   int run();
 
@@ -119,7 +118,6 @@ class Server {
   httplib::Server http_;
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> ready_{false};
-  Scheduler scheduler_;
   Metrics metrics_;
   std::mutex transcribe_mu_;  // transcriptions run on their HTTP thread, one at a time for now
 };
@@ -131,7 +129,7 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
   limits.media_path = o_.media_path;
   auto* eng = engine();
   const auto request = parse_chat_request(req.body, limits, default_sampling_params());
-  if (scheduler_.full())
+  if (eng->batch().full())
     throw ApiError(503, "unavailable_error", "every slot is busy and the queue is full; retry shortly");
   auto prompt = std::make_shared<PreparedPrompt>(eng->prepare(request));  // media encoded here, off the slots
   metrics_.media("image", prompt->n_images, prompt->image_encode_s);
@@ -144,14 +142,20 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
   const int64_t n_prompt = static_cast<int64_t>(prompt->ids.size()) + prompt->n_media_tokens;
 
   auto ch = std::make_shared<Channel>();
-  const bool queued = scheduler_.submit([eng, prompt, gp, ch] {
-    if (ch->cancelled) return ch->fail("cancelled");
-    try {
-      ch->finish(eng->generate(*prompt, gp, [ch](const std::string& piece) { return ch->push(piece); }));
-    } catch (const std::exception& e) {
-      ch->fail(e.what());
-    }
-  });
+  BatchJob job;
+  job.params = gp;
+  job.on_text = [ch](const std::string& piece) { return ch->push(piece); };
+  const auto deadline = o_.request_timeout_s > 0
+                            ? t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.request_timeout_s))
+                            : Clock::time_point::max();
+  job.should_stop = [ch, deadline]() -> std::string {
+    if (ch->cancelled) return "cancelled";
+    if (Clock::now() >= deadline) return "deadline";
+    return "";
+  };
+  job.on_done = [ch](GenerateResult r) { ch->finish(std::move(r)); };
+  job.on_error = [ch](const std::string& e) { ch->fail(e); };
+  const bool queued = eng->submit(prompt, std::move(job));
   if (!queued) throw ApiError(503, "unavailable_error", "every slot is busy and the queue is full; retry shortly");
 
   const std::string id = random_id("chatcmpl-");
@@ -373,10 +377,13 @@ void Server::routes() {
                                       {"owned_by", "llama-mm"},
                                       {"architecture", {{"input_modalities", eng->input_modalities()},
                                                         {"output_modalities", {"text"}}}},
-                                      {"meta", {{"n_ctx", eng->n_ctx()}, {"slots", scheduler_.slots()}}}}})}});
+                                      {"meta", {{"n_ctx", eng->n_ctx()}, {"slots", eng->batch().slots()}}}}})}});
   }));
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.render(scheduler_.slots(), scheduler_.running(), scheduler_.waiting()),
+    auto* eng = engine();
+    res.set_content(eng ? metrics_.render(eng->batch().slots(), eng->batch().running(), eng->batch().waiting(),
+                                          eng->batch().steps(), eng->batch().step_rows())
+                        : metrics_.render(o_.engine.slots, 0, 0, 0, 0),
                     "text/plain; version=0.0.4");
   });
   http_.Post("/v1/chat/completions", guarded("chat", [this](const httplib::Request& req, httplib::Response& res) {
@@ -445,7 +452,7 @@ int Server::run() {
     ready_ = true;
     std::cerr << "serve: model " << engine_->model_id() << " ready in " << seconds_since(t0) << " s (";
     for (const auto& m : engine_->input_modalities()) std::cerr << m << (m == engine_->input_modalities().back() ? "" : ", ");
-    std::cerr << "); " << scheduler_.slots() << " slots, context " << engine_->n_ctx() << "\n" << std::flush;
+    std::cerr << "); " << engine_->batch().slots() << " slots, context " << engine_->n_ctx() << "\n" << std::flush;
   } catch (const Error& e) {
     std::cerr << "serve: " << e.what() << "\n";
     code = static_cast<int>(e.kind());
@@ -454,7 +461,7 @@ int Server::run() {
   listener.join();
   g_stop = true;
   watcher.join();
-  scheduler_.shutdown();
+  if (engine_) engine_->shutdown();
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   if (code == 0) std::cerr << "serve: stopped\n";

@@ -18,12 +18,11 @@
 namespace llama_mm::serve {
 
 struct ServeOptions {
-  EngineOptions engine;
+  EngineOptions engine;            // the model, adapters, context, slots (-np) and queue
   std::string host = "127.0.0.1";
   int port = 8080;                 // 0: any free port (the chosen one is printed)
   std::string api_key;             // "": no authentication
-  int slots = 4;                   // concurrent generations (-np)
-  int queue = 64;                  // generations waiting for a slot; more is 503
+  double request_timeout_s = 600;  // a generation still running this long after its request arrived stops (0: never)
   double max_body_mb = 64;         // larger bodies are 413
   int max_media = 4;               // media items per request
   std::string media_path;          // file:// URLs allowed under this folder ("": none)
