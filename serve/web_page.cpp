@@ -21,6 +21,7 @@ const char* web_page_html() {
             margin-top: 1rem; background: #fafafa; }
   #status { color: #666; font-size: .9rem; margin-top: .5rem; }
   .error { color: #b00; }
+  .row { display: flex; gap: 2rem; }
 </style>
 </head>
 <body>
@@ -30,6 +31,12 @@ const char* web_page_html() {
 <input type="file" id="file" accept="image/*,audio/*,video/*">
 <label for="prompt">Prompt</label>
 <textarea id="prompt">Describe this image in one sentence.</textarea>
+<div class="row">
+  <span><label for="temperature">Temperature (0: greedy)</label>
+  <input type="number" id="temperature" value="0.8" min="0" max="2" step="0.1"></span>
+  <span><label for="max_tokens">Max tokens</label>
+  <input type="number" id="max_tokens" value="256" min="1" step="1"></span>
+</div>
 <label for="key">API key (if the server needs one)</label>
 <input type="password" id="key" autocomplete="off">
 <button id="send">Send</button>
@@ -82,7 +89,8 @@ async function send() {
     content.push({type: "text", text: $("prompt").value});
     const r = await fetch("/v1/chat/completions", {
       method: "POST", headers: headers(),
-      body: JSON.stringify({messages: [{role: "user", content}], stream: true, stream_options: {include_usage: true}})
+      body: JSON.stringify({messages: [{role: "user", content}], stream: true, stream_options: {include_usage: true},
+                            temperature: Number($("temperature").value), max_tokens: Number($("max_tokens").value)})
     });
     if (!r.ok) {
       const j = await r.json().catch(() => ({}));

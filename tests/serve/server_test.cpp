@@ -253,6 +253,74 @@ TEST_F(Server, TranscriptionsInEveryFormatEqualTheCli) {
   EXPECT_EQ(chat["usage"]["completion_tokens"], 4);
 }
 
+// The official OpenAI Node client (npm `openai`, pinned by scripts/setup.sh) against the server, used unchanged.
+TEST_F(Server, OfficialOpenAiNodeClientWorksUnchanged) {
+  const auto module = test::source_dir() / ".cache/npm/node_modules/openai";
+  ASSERT_TRUE(fs::exists(module / "package.json")) << module << " is missing: run scripts/setup.sh";
+  const auto out_file = *dir_ / "openai.json", err_file = *dir_ / "openai.err";
+  const std::string cmd = "node '" + (test::source_dir() / "tests/serve/openai_client.cjs").string() + "' '" +
+                          module.string() + "' 'http://127.0.0.1:" + std::to_string(port_) + "/v1' " + kKey + " '" +
+                          image_path() + "' '" + wav() + "' >'" + out_file.string() + "' 2>'" + err_file.string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(err_file);
+  const auto out = json::parse(read_file(out_file));
+  EXPECT_EQ(out["models"], json::array({"base"}));
+  // Chat with an image: the same answer and usage as a plain HTTP request; streamed, the same text.
+  const auto direct = post("/v1/chat/completions", image_chat("Describe the image.", 8));
+  EXPECT_EQ(out["image"]["content"], direct["choices"][0]["message"]["content"]);
+  EXPECT_EQ(out["image"]["usage"], direct["usage"]);
+  EXPECT_EQ(out["stream"]["content"], out["image"]["content"]);
+  EXPECT_EQ(out["stream"]["usage"], direct["usage"]);
+  EXPECT_EQ(out["stream"]["finish_reason"], out["image"]["finish_reason"]);
+  EXPECT_GE(out["stream"]["chunks"].get<int>(), 3);  // role, content, finish (+ usage)
+  // Chat with audio.
+  EXPECT_EQ(out["audio"]["usage"]["completion_tokens"], 4);
+  EXPECT_GT(out["audio"]["usage"]["prompt_tokens"].get<int>(), 10);
+  // Transcriptions in every format equal the CLI's transcript.
+  const auto cli = run_cli("transcribe -m '" + base() + "' --adapter '" + speech() + "' '" + wav() + "' --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const std::string expected = test::json_lines(cli.out).at(0)["text"];
+  const auto& t = out["transcriptions"];
+  EXPECT_EQ(t["json"]["text"], expected);
+  ASSERT_TRUE(t["text"].is_string()) << t["text"];
+  EXPECT_NE(t["text"].get<std::string>().find(expected), std::string::npos);
+  EXPECT_EQ(t["srt"].get<std::string>().rfind("1\n00:00:00,000 --> 00:00:01,500\n", 0), 0u) << t["srt"];
+  EXPECT_EQ(t["vtt"].get<std::string>().rfind("WEBVTT\n", 0), 0u) << t["vtt"];
+  EXPECT_EQ(t["verbose_json"]["task"], "transcribe");
+  EXPECT_EQ(t["verbose_json"]["text"], expected);
+  EXPECT_EQ(t["verbose_json"]["segments"].size(), 1u);
+  EXPECT_TRUE(out["translation"]["text"].is_string());
+  // Errors arrive as the client's own exception classes.
+  EXPECT_EQ(out["bad_request"]["status"], 400);
+  EXPECT_EQ(out["bad_request"]["class"], "BadRequestError");
+  EXPECT_EQ(out["bad_request"]["type"], "invalid_request_error");
+  EXPECT_EQ(out["bad_key"]["status"], 401);
+  EXPECT_EQ(out["bad_key"]["class"], "AuthenticationError");
+}
+
+// The page at / in headless Chromium (Debian's, driven by npm playwright-core; both from scripts/setup.sh).
+TEST_F(Server, WebPageInHeadlessChromiumCaptionsAnImageWithStreamedText) {
+  const auto pw = test::source_dir() / ".cache/npm/node_modules/playwright-core";
+  ASSERT_TRUE(fs::exists(pw / "package.json")) << pw << " is missing: run scripts/setup.sh";
+  const std::string chromium = "/usr/bin/chromium";
+  ASSERT_TRUE(fs::exists(chromium)) << chromium << " is missing: run scripts/setup.sh";
+  const std::string prompt = "What is in this picture?";
+  const auto out_file = *dir_ / "page.json", err_file = *dir_ / "page.err";
+  const std::string cmd = "node '" + (test::source_dir() / "tests/serve/web_page.cjs").string() + "' '" + pw.string() +
+                          "' " + chromium + " 'http://127.0.0.1:" + std::to_string(port_) + "/' " + kKey + " '" +
+                          image_path() + "' '" + prompt + "' 12 >'" + out_file.string() + "' 2>'" + err_file.string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(err_file);
+  const auto out = json::parse(read_file(out_file));
+  const auto direct = post("/v1/chat/completions", image_chat(prompt, 12));
+  const auto& usage = direct["usage"];
+  EXPECT_EQ(out["model"], "Model base (input: text, image, video, audio)");
+  EXPECT_FALSE(out["error"].get<bool>()) << out["answer"];
+  EXPECT_EQ(out["answer"], direct["choices"][0]["message"]["content"]);
+  EXPECT_EQ(out["status"], "Done: " + std::to_string(usage["prompt_tokens"].get<int>()) + " prompt tokens, " +
+                               std::to_string(usage["completion_tokens"].get<int>()) + " generated.");
+  EXPECT_GE(out["updates"].get<int>(), 2) << "the answer should grow piece by piece";
+  EXPECT_TRUE(out["page_errors"].empty()) << out["page_errors"];
+}
+
 TEST_F(Server, BadInputGetsTheRight4xxAndTheServerStaysUp) {
   auto c = client();
   auto expect_error = [&](const httplib::Result& r, int status, const std::string& type, const std::string& what) {
