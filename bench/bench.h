@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llama_mm::bench {
 
@@ -165,5 +166,36 @@ struct TrainBenchResult {
 
 // Progress goes to stderr.
 TrainBenchResult run_train_bench(const TrainBenchParams& params);
+
+struct ServeBenchParams {
+  std::string model_dir;                // any model `llama-mm serve` takes (init-model makes random ones)
+  std::string dtype;                    // "": the checkpoint's
+  std::vector<int> clients = {1, 4, 8, 16};  // concurrent streaming clients per round; the server gets max() slots
+  int n_prompt = 64;                    // prompt length in words
+  int n_gen = 32;                       // tokens per answer (ignore_eos, greedy)
+  int requests_per_client = 2;          // sequential requests of each client in a round
+  int64_t n_ctx = 512;                  // context per slot
+  int threads = 0;
+};
+
+struct ServeBenchRound {
+  int clients = 0, requests = 0;
+  int64_t prompt_tokens = 0, tokens = 0;  // per request, and generated in the whole round
+  double wall_s = 0;
+  double tok_per_s = 0;                   // generated tokens / wall time: what the server delivers
+  double decode_tok_per_s = 0;            // the sum over concurrent streams of (tokens - 1) / (last - first token)
+  double ttft_p50_ms = 0, ttft_p99_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
+  double mean_batch = 0;                  // sequences per decode step (from /metrics)
+};
+
+struct ServeBenchResult {
+  std::string model, dtype;
+  int threads = 0, slots = 0;
+  std::vector<ServeBenchRound> rounds;
+};
+
+// Starts `llama-mm serve` in this process on a free loopback port and drives it over HTTP with streaming clients,
+// round by round. Progress goes to stderr.
+ServeBenchResult run_serve_bench(const ServeBenchParams& params);
 
 }  // namespace llama_mm::bench

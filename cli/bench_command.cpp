@@ -1,7 +1,8 @@
 // cli/bench_command.cpp: `llama-mm bench generate` (prefill/decode throughput and bandwidth use) and
 // `llama-mm bench caption` (image encode time and matmul rate, caption throughput), `llama-mm bench transcribe`
 // (speech encode time per second of audio and matmul rate); `bench caption --video` (frame sampling against
-// decoding every frame, encoder per frame, temporal aggregator); `bench train` (image-adapter training steps).
+// decoding every frame, encoder per frame, temporal aggregator); `bench train` (image-adapter training steps);
+// `bench serve` (concurrent streaming clients against the real server).
 #include "bench/bench.h"
 #include "cli/commands.h"
 
@@ -238,6 +239,45 @@ int run_bench_train(const TrainBenchOptions& o) {
   return 0;
 }
 
+struct ServeBenchOptions {
+  bench::ServeBenchParams p;
+  bool json = false;
+};
+
+int run_bench_serve(const ServeBenchOptions& o) {
+  if (o.p.model_dir.empty()) throw Error(ErrorKind::Usage, "bench serve: -m/--model is required");
+  for (int c : o.p.clients)
+    if (c < 1 || c > 256) throw Error(ErrorKind::Usage, "bench serve: --clients counts must be in [1, 256]");
+  const auto r = bench::run_serve_bench(o.p);
+  const double base = r.rounds.empty() ? 0 : r.rounds.front().tok_per_s;
+  if (o.json) {
+    nlohmann::json rounds = nlohmann::json::array();
+    for (const auto& x : r.rounds)
+      rounds.push_back({{"clients", x.clients}, {"requests", x.requests}, {"prompt_tokens", x.prompt_tokens},
+                        {"tokens", x.tokens}, {"wall_s", x.wall_s}, {"tok_per_s", x.tok_per_s},
+                        {"ratio_to_first_round", base > 0 ? x.tok_per_s / base : 0},
+                        {"decode_tok_per_s", x.decode_tok_per_s}, {"ttft_p50_ms", x.ttft_p50_ms},
+                        {"ttft_p99_ms", x.ttft_p99_ms}, {"latency_p50_ms", x.latency_p50_ms},
+                        {"latency_p99_ms", x.latency_p99_ms}, {"mean_batch", x.mean_batch}});
+    std::cout << nlohmann::json{{"model", r.model}, {"dtype", r.dtype}, {"threads", r.threads}, {"slots", r.slots},
+                                {"rounds", rounds}, {"libtorch", compat::torch_version()}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
+  std::printf("model: %s (%s), %d threads, %d slots, LibTorch %s; %d-word prompts, %d tokens per answer (greedy, "
+              "ignore_eos), %d requests per client\n",
+              r.model.c_str(), r.dtype.c_str(), r.threads, r.slots, compat::torch_version().c_str(), o.p.n_prompt,
+              o.p.n_gen, o.p.requests_per_client);
+  std::printf("%8s %9s %8s %10s %7s %12s %17s %21s %10s\n", "clients", "requests", "tokens", "tok/s", "ratio",
+              "decode tok/s", "TTFT p50/p99 ms", "latency p50/p99 ms", "mean batch");
+  for (const auto& x : r.rounds)
+    std::printf("%8d %9d %8lld %10.2f %6.2fx %12.2f %8.0f/%-8.0f %10.0f/%-10.0f %10.2f\n", x.clients, x.requests,
+                static_cast<long long>(x.tokens), x.tok_per_s, base > 0 ? x.tok_per_s / base : 0, x.decode_tok_per_s,
+                x.ttft_p50_ms, x.ttft_p99_ms, x.latency_p50_ms, x.latency_p99_ms, x.mean_batch);
+  return 0;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, Action& action) {
@@ -299,6 +339,20 @@ void add_bench_command(CLI::App& app, Action& action) {
   trn->add_option("-t,--threads", tb->p.threads, "CPU threads (0: all cores)")->capture_default_str();
   trn->add_flag("--json", tb->json, "Print the figures as JSON");
   trn->callback([tb, &action] { action = [tb] { return run_bench_train(*tb); }; });
+
+  auto sb = std::make_shared<ServeBenchOptions>();
+  auto* srv = bench_cmd->add_subcommand("serve", "Concurrent streaming clients against `serve`: tokens/s, TTFT, latency");
+  srv->add_option("-m,--model", sb->p.model_dir, "Model directory (init-model --preset 1b makes a random one)");
+  srv->add_option("--dtype", sb->p.dtype, "f32 or bf16 (default: the checkpoint's)");
+  srv->add_option("--clients", sb->p.clients, "Concurrent clients, one round each")->capture_default_str()->delimiter(',');
+  srv->add_option("-p,--n-prompt", sb->p.n_prompt, "Prompt length in words")->capture_default_str();
+  srv->add_option("-n,--n-gen", sb->p.n_gen, "Tokens per answer")->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  srv->add_option("--requests", sb->p.requests_per_client, "Sequential requests per client per round")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  srv->add_option("-c,--ctx-size", sb->p.n_ctx, "Context per slot")->capture_default_str()->check(CLI::Range(16, 1 << 20));
+  srv->add_option("-t,--threads", sb->p.threads, "CPU threads (0: all cores)")->capture_default_str();
+  srv->add_flag("--json", sb->json, "Print the figures as JSON");
+  srv->callback([sb, &action] { action = [sb] { return run_bench_serve(*sb); }; });
 }
 
 }  // namespace llama_mm::cli

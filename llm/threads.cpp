@@ -6,6 +6,10 @@
 
 #include <torch/torch.h>
 
+#include <ATen/Parallel.h>
+
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace llama_mm {
@@ -27,6 +31,17 @@ int configure_threads(int n) {
   using SetThreads = void (*)(int);
   if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
   return n;
+}
+
+int parallel_for_threads(int64_t n) {
+  std::mutex mu;
+  std::set<std::thread::id> ids;
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // every worker gets a share
+    std::lock_guard<std::mutex> lock(mu);
+    ids.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(ids.size());
 }
 
 }  // namespace llama_mm

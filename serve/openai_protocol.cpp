@@ -239,6 +239,10 @@ ChatRequest parse_chat_request(const std::string& body, const ProtocolLimits& li
   if (j.contains("repeat_penalty") && !j["repeat_penalty"].is_null())
     r.sampling.repeat_penalty = static_cast<float>(number_at(j, "repeat_penalty", 0, 10));
   if (j.contains("seed") && !j["seed"].is_null()) r.sampling.seed = integer_at(j, "seed", INT64_MIN, INT64_MAX);
+  if (j.contains("ignore_eos") && !j["ignore_eos"].is_null()) {
+    if (!j["ignore_eos"].is_boolean()) throw invalid_request("ignore_eos must be a boolean", "ignore_eos");
+    r.ignore_eos = j["ignore_eos"].get<bool>();
+  }
   if (j.contains("n") && !j["n"].is_null() && integer_at(j, "n", 1, 128) != 1)
     throw invalid_request("n: only one choice per request is supported", "n");
   if (j.contains("stop") && !j["stop"].is_null()) {

@@ -70,6 +70,7 @@ struct ChatRequest {
   SamplingParams sampling;
   std::vector<std::string> stop;
   bool stream = false, include_usage = false;
+  bool ignore_eos = false;  // llama.cpp's extension: generate max_tokens even past eos (benchmarks)
 };
 
 // Parses and checks a /v1/chat/completions body (ApiError 400 on any problem). `defaults` gives the sampling

@@ -139,6 +139,7 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
   gp.n_predict = request.max_tokens > 0 ? request.max_tokens : o_.default_max_tokens;
   gp.sampling = request.sampling;
   gp.stop = request.stop;
+  gp.ignore_eos = request.ignore_eos;
   const int64_t n_prompt = static_cast<int64_t>(prompt->ids.size()) + prompt->n_media_tokens;
 
   auto ch = std::make_shared<Channel>();
@@ -453,6 +454,7 @@ int Server::run() {
     std::cerr << "serve: model " << engine_->model_id() << " ready in " << seconds_since(t0) << " s (";
     for (const auto& m : engine_->input_modalities()) std::cerr << m << (m == engine_->input_modalities().back() ? "" : ", ");
     std::cerr << "); " << engine_->batch().slots() << " slots, context " << engine_->n_ctx() << "\n" << std::flush;
+    if (o_.on_ready) o_.on_ready(port);
   } catch (const Error& e) {
     std::cerr << "serve: " << e.what() << "\n";
     code = static_cast<int>(e.kind());
@@ -469,6 +471,8 @@ int Server::run() {
 }
 
 }  // namespace
+
+void stop_server() { g_stop = true; }
 
 int run_server(const ServeOptions& opts) {
   g_stop = false;

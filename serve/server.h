@@ -13,6 +13,7 @@
 
 #include "serve/engine.h"
 
+#include <functional>
 #include <string>
 
 namespace llama_mm::serve {
@@ -28,10 +29,14 @@ struct ServeOptions {
   std::string media_path;          // file:// URLs allowed under this folder ("": none)
   int default_max_tokens = 512;    // when the request sets none
   int http_threads = 64;
+  // Called once the model is loaded and requests are being served, with the bound port (benchmarks, embedding).
+  std::function<void(int port)> on_ready;
 };
 
 // Runs until SIGTERM / SIGINT; returns the process exit code. Prints "serve: listening on http://HOST:PORT" on
 // stderr once the port is bound (the model then loads; /health answers 503 until it is ready).
 int run_server(const ServeOptions& opts);
+// Asks the running run_server() to stop as SIGTERM does (from another thread).
+void stop_server();
 
 }  // namespace llama_mm::serve

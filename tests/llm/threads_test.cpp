@@ -16,5 +16,15 @@ TEST(Threads, DefaultUsesEveryAvailableCoreAndOverrideWins) {
   configure_threads(0);
 }
 
+// The parallel kernels (bf16 projection, log-mel) run on every configured thread: at::parallel_for is serial in a
+// file compiled without OpenMP, which once left decode on one core.
+TEST(Threads, ParallelKernelsUseTheConfiguredThreads) {
+  configure_threads(2);
+  EXPECT_EQ(parallel_for_threads(), 2);
+  configure_threads(1);
+  EXPECT_EQ(parallel_for_threads(), 1);
+  configure_threads(0);
+}
+
 }  // namespace
 }  // namespace llama_mm

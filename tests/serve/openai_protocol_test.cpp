@@ -44,7 +44,7 @@ TEST(OpenAiProtocol, InterleavedPartsAndSamplingFields) {
            {{"type", "video_url"}, {"video_url", {{"url", b64("MP4!")}}}}}}}}},
       {"max_completion_tokens", 7}, {"temperature", 0.0}, {"top_p", 0.5}, {"top_k", 3}, {"seed", 11},
       {"stop", {"\n\n", "END"}}, {"stream", true}, {"stream_options", {{"include_usage", true}}},
-      {"presence_penalty", 0.3}};  // unknown sampling fields are tolerated
+      {"ignore_eos", true}, {"presence_penalty", 0.3}};  // unknown sampling fields are tolerated
   const auto r = parse(j);
   ASSERT_EQ(r.messages.size(), 2u);
   const auto& parts = r.messages[1].parts;
@@ -70,11 +70,13 @@ TEST(OpenAiProtocol, InterleavedPartsAndSamplingFields) {
   EXPECT_EQ(r.stop, (std::vector<std::string>{"\n\n", "END"}));
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
+  EXPECT_TRUE(r.ignore_eos);
   // Absent fields keep the defaults; a string content is one text part.
   const auto plain = parse({{"messages", {{{"role", "user"}, {"content", "hi"}}}}});
   EXPECT_EQ(plain.sampling.temperature, default_sampling_params().temperature);
   EXPECT_EQ(plain.max_tokens, -1);
   EXPECT_FALSE(plain.stream);
+  EXPECT_FALSE(plain.ignore_eos);
   ASSERT_EQ(plain.messages[0].parts.size(), 1u);
   EXPECT_EQ(plain.messages[0].parts[0].text, "hi");
 }
@@ -107,6 +109,7 @@ TEST(OpenAiProtocol, MalformedRequestsAre400sNamingTheField) {
       {json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"n", 2}}.dump(), "n", "one choice"},
       {json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"stop", 5}}.dump(), "stop", "string"},
       {json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"stream", "yes"}}.dump(), "stream", "true or false"},
+      {json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"ignore_eos", 1}}.dump(), "ignore_eos", "boolean"},
       {json{{"messages", {{{"role", "assistant"}, {"content", "x"}}}}}.dump(), "messages", "assistant"},
       {json{{"messages", {{{"role", "system"}, {"content", {{{"type", "image_url"}, {"image_url", {{"url", b64("x")}}}}}}}}}}.dump(),
        "messages[0].content[0].image_url.url", "user messages"},

@@ -314,10 +314,10 @@ TEST_F(Server, WebPageInHeadlessChromiumCaptionsAnImageWithStreamedText) {
   const auto& usage = direct["usage"];
   EXPECT_EQ(out["model"], "Model base (input: text, image, video, audio)");
   EXPECT_FALSE(out["error"].get<bool>()) << out["answer"];
-  EXPECT_EQ(out["answer"], direct["choices"][0]["message"]["content"]);
+  EXPECT_EQ(out["answer"], direct["choices"][0]["message"]["content"]) << out.dump();
   EXPECT_EQ(out["status"], "Done: " + std::to_string(usage["prompt_tokens"].get<int>()) + " prompt tokens, " +
                                std::to_string(usage["completion_tokens"].get<int>()) + " generated.");
-  EXPECT_GE(out["updates"].get<int>(), 2) << "the answer should grow piece by piece";
+  EXPECT_GE(out["updates"].get<int>(), 2) << "the answer should grow piece by piece: " << out.dump();
   EXPECT_TRUE(out["page_errors"].empty()) << out["page_errors"];
 }
 
@@ -375,6 +375,49 @@ TEST_F(Server, BadInputGetsTheRight4xxAndTheServerStaysUp) {
   EXPECT_EQ(client().Get("/health")->status, 200);
   const auto ok = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}});
   EXPECT_EQ(ok["usage"]["completion_tokens"], 2);
+}
+
+// --request-timeout: a generation still running when its request's deadline passes stops there, with what it has
+// and finish_reason "length"; the server goes on serving.
+TEST(ServerDeadline, AGenerationPastItsDeadlineStopsWithWhatItHas) {
+  test::TempDir dir("server_deadline");
+  const auto model = (dir / "llama").string();
+  ASSERT_EQ(run_cli("init-model --arch llama --preset tiny --seed 2 -o '" + model + "'").exit_code, 0);
+  const auto script = dir / "serve.sh";
+  std::ofstream(script) << "'" << LLAMA_MM_CLI_PATH << "' serve -m '" << model
+                        << "' --port 0 -np 1 -c 65536 --request-timeout 0.5 2>'" << (dir / "serve.err").string()
+                        << "' & echo $! >'" << (dir / "pid").string() << "'; wait $!; echo $? >'"
+                        << (dir / "code").string() << "'\n";
+  std::system(("bash '" + script.string() + "' &").c_str());
+  int port = 0;
+  for (int i = 0; i < 600 && port == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto err = read_file(dir / "serve.err");
+    const auto at = err.find("listening on http://127.0.0.1:");
+    if (at != std::string::npos && err.find("ready in") != std::string::npos)
+      port = std::stoi(err.substr(at + std::string("listening on http://127.0.0.1:").size()));
+  }
+  ASSERT_GT(port, 0) << read_file(dir / "serve.err");
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(600, 0);
+  // 60000 tokens would take minutes; the deadline cuts the answer after half a second.
+  const json body = {{"messages", {{{"role", "user"}, {"content", "go on"}}}},
+                     {"max_tokens", 60000}, {"ignore_eos", true}, {"temperature", 1.0}, {"seed", 1}};
+  auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto j = json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  const int n = j["usage"]["completion_tokens"];
+  EXPECT_GT(n, 0);
+  EXPECT_LT(n, 30000);
+  auto small = c.Post("/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 3}, {"ignore_eos", true}}.dump(),
+                      "application/json");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(json::parse(small->body)["usage"]["completion_tokens"], 3);
+  ::kill(std::stoi(read_file(dir / "pid")), SIGTERM);
+  for (int i = 0; i < 300 && !fs::exists(dir / "code"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(read_file(dir / "code"), "0\n") << read_file(dir / "serve.err");
 }
 
 }  // namespace

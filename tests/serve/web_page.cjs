@@ -23,7 +23,7 @@ async function main() {
     await page.fill('#max_tokens', maxTokens);
     await page.evaluate(() => {
       window.answerUpdates = 0;
-      new MutationObserver(() => { window.answerUpdates += 1; })
+      new MutationObserver((records) => { window.answerUpdates += records.length; })
         .observe(document.getElementById('answer'), { childList: true, characterData: true, subtree: true });
     });
     await page.click('#send');
