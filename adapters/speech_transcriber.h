@@ -22,11 +22,17 @@ struct SegmentReport {
   const GenerateResult* result = nullptr;
 };
 
+// Runs one segment's generation from its prompt and the prompt's embeddings ([1, T, D], the speech vectors spliced
+// in; speech_prompt_embeds). The server passes one that queues it on its batched decode loop.
+using SpeechGeneration = std::function<GenerateResult(const std::vector<int32_t>& prompt, const torch::Tensor& embeds,
+                                                      const GenerateParams& params, const TextCallback& on_text)>;
+
 // on_text streams each segment's text (returning false cancels: the transcript then ends there); on_segment
-// (optional) hears about each finished segment.
+// (optional) hears about each finished segment; run (optional) generates each segment (default: on this thread).
 media::Transcript transcribe_audio(const media::Audio& audio, LlamaForCausalLMImpl& llm, SpeechModelImpl& speech,
                                    const Tokenizer& tok, SpeechTask task, const std::string& language_name,
                                    const GenerateParams& params, const TextCallback& on_text = {},
-                                   const std::function<void(const SegmentReport&)>& on_segment = {});
+                                   const std::function<void(const SegmentReport&)>& on_segment = {},
+                                   const SpeechGeneration& run = {});
 
 }  // namespace llama_mm

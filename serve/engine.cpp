@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 
 namespace llama_mm::serve {
@@ -242,7 +243,28 @@ media::Transcript Engine::transcribe(const std::string& bytes, const std::string
     const auto audio = media::decode_audio(bytes, name, limits);
     GenerateParams gp = params;
     gp.n_ctx = n_ctx_;
-    return transcribe_audio(audio, *llm_, *speech_, *tok_, task, language_name, gp, on_text);
+    // Each segment's generation joins the batched decode loop beside the chat requests.
+    auto run = [this](const std::vector<int32_t>& prompt, const torch::Tensor& embeds, const GenerateParams& p,
+                      const TextCallback& text) {
+      const auto& cfg = llm_->config();
+      check_prompt(prompt, n_ctx_, cfg.max_position_embeddings, cfg.vocab_size);
+      auto done = std::make_shared<std::promise<GenerateResult>>();
+      BatchJob job;
+      job.prompt = prompt;
+      job.prompt_embeds = embeds;
+      job.params = p;
+      job.eos = p.eos_ids.empty() ? cfg.eos_token_ids : p.eos_ids;
+      job.on_text = text;
+      job.on_done = [done](GenerateResult r) { done->set_value(std::move(r)); };
+      job.on_error = [done](const std::string& e) {
+        done->set_exception(std::make_exception_ptr(Error(ErrorKind::Runtime, e)));
+      };
+      auto result = done->get_future();
+      if (!batch_->submit(std::move(job)))
+        throw ApiError(503, "unavailable_error", "every slot is busy and the queue is full; retry shortly");
+      return result.get();
+    };
+    return transcribe_audio(audio, *llm_, *speech_, *tok_, task, language_name, gp, on_text, {}, run);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::InputDecode || e.kind() == ErrorKind::Usage) throw invalid_request(e.what(), "file");
     throw;

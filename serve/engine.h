@@ -59,7 +59,8 @@ class Engine {
   const BatchGenerator& batch() const { return *batch_; }
   void shutdown() { batch_->shutdown(); }  // finishes queued and running generations
 
-  // /v1/audio/transcriptions and /translations: audio bytes into a transcript (the CLI's segmentation and prompts).
+  // /v1/audio/transcriptions and /translations: audio bytes into a transcript (the CLI's segmentation and prompts),
+  // each segment generated on the batched decode loop (ApiError 503 when its queue is full).
   media::Transcript transcribe(const std::string& bytes, const std::string& name, SpeechTask task,
                                const std::string& language_name, const GenerateParams& params,
                                const TextCallback& on_text);

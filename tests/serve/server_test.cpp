@@ -210,7 +210,7 @@ TEST_F(Server, SixteenConcurrentClientsEachGetTheirAnswerAlone) {
       auto c = client();
       auto r = c.Post("/v1/chat/completions", requests[i].dump(), "application/json");
       if (r && r->status == 200) together[i] = json::parse(r->body)["choices"][0]["message"]["content"];
-      else together[i] = "<failed: " + (r ? r->body : std::string("no response")) + ">";
+      else together[i] = "<failed: " + (r ? r->body : "no response: " + httplib::to_string(r.error())) + ">";
     });
   for (auto& t : threads) t.join();
   for (int i = 0; i < 16; ++i) EXPECT_EQ(together[i], alone[i]) << i;
@@ -245,6 +245,18 @@ TEST_F(Server, TranscriptionsInEveryFormatEqualTheCli) {
   EXPECT_NEAR(verbose["duration"].get<double>(), 1.5, 0.01);
   EXPECT_EQ(verbose["segments"].size(), 1u);
   EXPECT_EQ(send("docx")->status, 400);
+  // Concurrent transcriptions share the batched decode loop and each still equals the CLI.
+  std::vector<std::string> texts(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      auto ci = client();
+      httplib::MultipartFormDataItems items = {{"file", audio, "tone.wav", "audio/wav"}, {"model", "base", "", ""}};
+      auto r = ci.Post("/v1/audio/transcriptions", items);
+      texts[i] = r && r->status == 200 ? json::parse(r->body)["text"].get<std::string>() : "<failed>";
+    });
+  for (auto& th : threads) th.join();
+  for (const auto& tx : texts) EXPECT_EQ(tx, expected);
   // An audio part in a chat is spliced in as speech vectors.
   const auto chat = post("/v1/chat/completions",
                          {{"messages", {{{"role", "user"}, {"content", {{{"type", "input_audio"},
