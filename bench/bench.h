@@ -27,28 +27,30 @@ double measure_matmul_gflops(int64_t m, int64_t k, int64_t n, torch::Dtype dtype
 struct GenerateBenchParams {
   std::string model_dir;      // a checkpoint directory, or empty with `preset`
   std::string preset;         // "tiny", "1b", "8b": random weights built in memory
-  std::optional<torch::Dtype> dtype;  // default: the checkpoint's dtype, bf16 for presets
+  // Weight formats measured side by side on one model: at most one dtype ("f32", "bf16"; empty: the
+  // checkpoint's, bf16 for presets), then optionally "q8" (that model quantized, llm/q8_linear.h).
+  std::vector<std::string> formats{""};
+  std::vector<int> threads{0};  // thread counts, each measured for every format; 0: all cores
   int n_prompt = 512;
   int n_gen = 128;
-  int threads = 0;            // 0: all cores
   uint64_t seed = 42;
 };
 
-struct GenerateBenchResult {
+struct GenerateBenchResult {  // one (format, threads) row
   std::string model;          // what was measured
-  std::string dtype;
+  std::string format;         // "bfloat16", "float32", "q8"
   int64_t n_params = 0;
   int threads = 0;
   int n_prompt = 0, n_gen = 0;
   double prefill_tok_per_s = 0, decode_tok_per_s = 0;
   double weight_bytes_per_token = 0;    // bytes of weights one decode step reads
-  double machine_bandwidth_gbs = 0;     // measured by this bench
+  double machine_bandwidth_gbs = 0;     // measured by this bench at this thread count
   double decode_bandwidth_gbs = 0;      // decode_tok_per_s × weight_bytes_per_token
   double bandwidth_percent = 0;         // decode_bandwidth_gbs / machine_bandwidth_gbs
 };
 
-// Progress goes to stderr.
-GenerateBenchResult run_generate_bench(const GenerateBenchParams& params);
+// Every format × thread count, formats in the order given. Progress goes to stderr.
+std::vector<GenerateBenchResult> run_generate_bench(const GenerateBenchParams& params);
 
 struct CaptionBenchParams {
   std::string model_dir;              // an Mllama checkpoint, or empty with `preset`

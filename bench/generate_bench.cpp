@@ -4,64 +4,106 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
 
 namespace llama_mm::bench {
 
-GenerateBenchResult run_generate_bench(const GenerateBenchParams& p) {
-  torch::NoGradGuard no_grad;
-  GenerateBenchResult r;
-  r.threads = configure_threads(p.threads);
-  r.n_prompt = p.n_prompt;
-  r.n_gen = p.n_gen;
+namespace {
 
-  LlamaForCausalLM model{nullptr};
-  if (!p.model_dir.empty()) {
-    std::cerr << "bench: loading " << p.model_dir << "\n";
-    model = load_llama(p.model_dir, p.dtype);
-    r.model = p.model_dir;
-  } else {
-    const auto cfg = LlamaConfig::preset(p.preset);
-    std::cerr << "bench: building random preset '" << p.preset << "'\n";
-    model = LlamaForCausalLM(cfg, p.dtype.value_or(torch::kBFloat16));
-    init_random_weights(*model, p.seed);
-    model->eval();
-    r.model = "preset " + p.preset;
-  }
-  const auto& cfg = model->config();
-  r.dtype = dtype_name(model->dtype());
-  r.n_params = cfg.n_params();
-  r.weight_bytes_per_token = static_cast<double>(model->decode_weight_bytes());
-
-  std::cerr << "bench: measuring memory bandwidth with " << r.threads << " threads\n";
-  r.machine_bandwidth_gbs = measure_read_bandwidth(r.threads);
-
+// Prefill of n_prompt random tokens, then n_gen greedy decode steps, on the current thread setting.
+void measure(LlamaForCausalLMImpl& model, const GenerateBenchParams& p, GenerateBenchResult& r) {
+  const auto& cfg = model.config();
   auto gen = at::detail::createCPUGenerator(p.seed);
   auto prompt = torch::randint(0, cfg.vocab_size, {1, p.n_prompt}, gen, torch::kInt64);
-  KVCache cache(cfg, 1, p.n_prompt + p.n_gen + 1, model->dtype(), torch::kCPU);
-
-  std::cerr << "bench: warm-up\n";
+  KVCache cache(cfg, 1, p.n_prompt + p.n_gen + 1, model.dtype(), torch::kCPU);
+  std::cerr << "bench: " << r.format << ", " << r.threads << " threads: warm-up\n";
   {
-    KVCache warm(cfg, 1, 16, model->dtype(), torch::kCPU);
+    KVCache warm(cfg, 1, 16, model.dtype(), torch::kCPU);
     auto tokens = torch::randint(0, cfg.vocab_size, {1, 9}, gen, torch::kInt64);
-    model->forward(tokens.narrow(1, 0, 8), &warm);  // a small prefill, then one decode step
-    model->forward(tokens.narrow(1, 8, 1), &warm);
+    model.forward(tokens.narrow(1, 0, 8), &warm);  // a small prefill, then one decode step
+    model.forward(tokens.narrow(1, 8, 1), &warm);
   }
   std::cerr << "bench: prefill of " << p.n_prompt << " tokens\n";
   auto t0 = std::chrono::steady_clock::now();
-  auto logits = model->forward(prompt, &cache);
+  auto logits = model.forward(prompt, &cache);
   r.prefill_tok_per_s = p.n_prompt / seconds_since(t0);
 
   std::cerr << "bench: decode of " << p.n_gen << " tokens\n";
   t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < p.n_gen; ++i) {
     auto next = logits[0][-1].argmax().view({1, 1});
-    logits = model->forward(next, &cache);
+    logits = model.forward(next, &cache);
     if ((i + 1) % 32 == 0) std::cerr << "bench: " << (i + 1) << "/" << p.n_gen << " tokens\n";
   }
   r.decode_tok_per_s = p.n_gen / seconds_since(t0);
   r.decode_bandwidth_gbs = r.decode_tok_per_s * r.weight_bytes_per_token / 1e9;
   r.bandwidth_percent = 100.0 * r.decode_bandwidth_gbs / r.machine_bandwidth_gbs;
-  return r;
+}
+
+}  // namespace
+
+std::vector<GenerateBenchResult> run_generate_bench(const GenerateBenchParams& p) {
+  torch::NoGradGuard no_grad;
+  // At most one dtype, then q8 (quantizing is one-way, so it comes last).
+  std::optional<torch::Dtype> dtype;
+  bool q8 = false;
+  for (size_t i = 0; i < p.formats.size(); ++i) {
+    const auto f = parse_weight_format(p.formats[i]);
+    if (f.q8) {
+      if (i + 1 != p.formats.size()) throw Error(ErrorKind::Usage, "bench generate: q8 must be the last --dtype");
+      q8 = true;
+      if (i == 0) dtype = f.dtype;
+    } else {
+      if (i > 0) throw Error(ErrorKind::Usage, "bench generate: give one dtype, optionally followed by q8");
+      dtype = f.dtype;
+    }
+  }
+  const bool measure_unquantized = p.formats.empty() || !parse_weight_format(p.formats.front()).q8;
+
+  configure_threads(0);
+  LlamaForCausalLM model{nullptr};
+  std::string what;
+  if (!p.model_dir.empty()) {
+    std::cerr << "bench: loading " << p.model_dir << "\n";
+    model = load_llama(p.model_dir, dtype);
+    what = p.model_dir;
+  } else {
+    const auto cfg = LlamaConfig::preset(p.preset);
+    std::cerr << "bench: building random preset '" << p.preset << "'\n";
+    model = LlamaForCausalLM(cfg, dtype.value_or(torch::kBFloat16));
+    init_random_weights(*model, p.seed);
+    model->eval();
+    what = "preset " + p.preset;
+  }
+
+  std::map<int, double> bandwidth;  // per thread count, measured once
+  std::vector<GenerateBenchResult> rows;
+  auto run_all = [&](const std::string& format) {
+    for (int t : p.threads) {
+      GenerateBenchResult r;
+      r.model = what;
+      r.format = format;
+      r.n_params = model->config().n_params();
+      r.n_prompt = p.n_prompt;
+      r.n_gen = p.n_gen;
+      r.threads = configure_threads(t);
+      r.weight_bytes_per_token = static_cast<double>(model->decode_weight_bytes());
+      if (!bandwidth.count(r.threads)) {
+        std::cerr << "bench: measuring memory bandwidth with " << r.threads << " threads\n";
+        bandwidth[r.threads] = measure_read_bandwidth(r.threads);
+      }
+      r.machine_bandwidth_gbs = bandwidth[r.threads];
+      measure(*model, p, r);
+      rows.push_back(r);
+    }
+  };
+  if (measure_unquantized) run_all(dtype_name(model->dtype()));
+  if (q8) {
+    std::cerr << "bench: quantizing to q8\n";
+    model->quantize_q8();
+    run_all("q8");
+  }
+  return rows;
 }
 
 }  // namespace llama_mm::bench

@@ -2,6 +2,8 @@
 // this machine's memory can deliver.
 #include "bench/bench.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -10,6 +12,34 @@
 #include <vector>
 
 namespace llama_mm::bench {
+
+namespace {
+
+// Sum of n 64-bit words: four independent 256-bit accumulators keep enough loads in flight to saturate a core's
+// share of the memory bus (one accumulator leaves ~20% on the table on Zen 3).
+__attribute__((target("avx2"))) uint64_t sum_avx2(const uint64_t* p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+    a2 = _mm256_add_epi64(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+    a3 = _mm256_add_epi64(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  uint64_t s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+uint64_t sum_plain(const uint64_t* p, size_t n) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < n; ++i) s += p[i];
+  return s;
+}
+
+}  // namespace
 
 double measure_read_bandwidth(int threads, size_t bytes, int reps) {
   threads = std::max(1, threads);
@@ -24,9 +54,8 @@ double measure_read_bandwidth(int threads, size_t bytes, int reps) {
     for (int t = 0; t < threads; ++t)
       pool.emplace_back([&, t] {
         const size_t lo = n * t / threads, hi = n * (t + 1) / threads;
-        uint64_t s = 0;
-        for (size_t i = lo; i < hi; ++i) s += buf[i];  // vectorises to 256-bit adds at -O2/-O3
-        sums[t * 8] = s;
+        static const bool avx2 = __builtin_cpu_supports("avx2");
+        sums[t * 8] = avx2 ? sum_avx2(buf.data() + lo, hi - lo) : sum_plain(buf.data() + lo, hi - lo);
       });
     for (auto& th : pool) th.join();
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

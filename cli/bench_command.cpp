@@ -17,7 +17,6 @@ namespace llama_mm::cli {
 namespace {
 struct BenchOptions {
   bench::GenerateBenchParams p;
-  std::string dtype;
   bool json = false;
 };
 
@@ -27,32 +26,37 @@ int run_bench_generate(const BenchOptions& o) {
     throw Error(ErrorKind::Usage, "bench generate: give exactly one of -m/--model and --preset");
   if (p.n_prompt < 1 || p.n_gen < 0)
     throw Error(ErrorKind::Usage, "bench generate: -p must be >= 1 and -n >= 0");
-  if (!o.dtype.empty()) p.dtype = parse_dtype(o.dtype);
-  const auto r = bench::run_generate_bench(p);
+  if (p.threads.empty()) p.threads = {0};
+  if (p.formats.empty()) p.formats = {""};
+  const auto rows = bench::run_generate_bench(p);
   if (o.json) {
-    nlohmann::json j = {{"model", r.model},
-                        {"dtype", r.dtype},
-                        {"n_params", r.n_params},
-                        {"threads", r.threads},
-                        {"n_prompt", r.n_prompt},
-                        {"n_gen", r.n_gen},
-                        {"prefill_tok_per_s", r.prefill_tok_per_s},
-                        {"decode_tok_per_s", r.decode_tok_per_s},
-                        {"weight_bytes_per_token", r.weight_bytes_per_token},
-                        {"machine_bandwidth_gbs", r.machine_bandwidth_gbs},
-                        {"decode_bandwidth_gbs", r.decode_bandwidth_gbs},
-                        {"bandwidth_percent", r.bandwidth_percent},
-                        {"libtorch", compat::torch_version()}};
-    std::cout << j.dump(2) << "\n";
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : rows)
+      out.push_back({{"model", r.model},
+                     {"format", r.format},
+                     {"n_params", r.n_params},
+                     {"threads", r.threads},
+                     {"n_prompt", r.n_prompt},
+                     {"n_gen", r.n_gen},
+                     {"prefill_tok_per_s", r.prefill_tok_per_s},
+                     {"decode_tok_per_s", r.decode_tok_per_s},
+                     {"weight_bytes_per_token", r.weight_bytes_per_token},
+                     {"machine_bandwidth_gbs", r.machine_bandwidth_gbs},
+                     {"decode_bandwidth_gbs", r.decode_bandwidth_gbs},
+                     {"bandwidth_percent", r.bandwidth_percent},
+                     {"libtorch", compat::torch_version()}});
+    std::cout << out.dump(2) << "\n";
     return 0;
   }
-  std::printf("model:            %s (%.3f B params, %s), %d threads, LibTorch %s\n", r.model.c_str(),
-              r.n_params / 1e9, r.dtype.c_str(), r.threads, compat::torch_version().c_str());
-  std::printf("prefill:          %d tokens  %10.2f tok/s\n", r.n_prompt, r.prefill_tok_per_s);
-  std::printf("decode:           %d tokens  %10.2f tok/s\n", r.n_gen, r.decode_tok_per_s);
-  std::printf("weights/token:    %.1f MB read per decode step\n", r.weight_bytes_per_token / 1e6);
-  std::printf("memory bandwidth: %.2f GB/s measured; decode uses %.2f GB/s = %.1f%%\n", r.machine_bandwidth_gbs,
-              r.decode_bandwidth_gbs, r.bandwidth_percent);
+  const auto& first = rows.front();
+  std::printf("model: %s (%.3f B params), prefill %d tokens, decode %d tokens, LibTorch %s\n", first.model.c_str(),
+              first.n_params / 1e9, first.n_prompt, first.n_gen, compat::torch_version().c_str());
+  std::printf("%-9s %7s %14s %13s %9s %14s %12s %10s %10s\n", "format", "threads", "prefill tok/s", "decode tok/s",
+              "vs first", "MB/token", "decode GB/s", "machine", "share");
+  for (const auto& r : rows)
+    std::printf("%-9s %7d %14.2f %13.2f %8.2fx %14.1f %12.2f %10.2f %9.1f%%\n", r.format.c_str(), r.threads,
+                r.prefill_tok_per_s, r.decode_tok_per_s, r.decode_tok_per_s / first.decode_tok_per_s,
+                r.weight_bytes_per_token / 1e6, r.decode_bandwidth_gbs, r.machine_bandwidth_gbs, r.bandwidth_percent);
   return 0;
 }
 struct CaptionBenchOptions {
@@ -287,11 +291,15 @@ void add_bench_command(CLI::App& app, Action& action) {
   auto* gen = bench_cmd->add_subcommand("generate", "Prefill and decode throughput of the text decoder");
   gen->add_option("-m,--model", o->p.model_dir, "Model directory");
   gen->add_option("--preset", o->p.preset, "Random-weight preset instead of a model: tiny, 1b, 8b");
-  gen->add_option("--dtype", o->dtype, "f32 or bf16 (default: checkpoint dtype; bf16 for presets)");
+  gen->add_option("--dtype", o->p.formats,
+                  "Weight formats, side by side: f32 or bf16, optionally then q8, e.g. bf16,q8 (default: checkpoint "
+                  "dtype; bf16 for presets)")
+      ->delimiter(',');
   gen->add_option("-p,--n-prompt", o->p.n_prompt, "Prompt tokens")->capture_default_str();
   gen->add_option("-n,--n-gen", o->p.n_gen, "Generated tokens")->capture_default_str();
-  gen->add_option("-t,--threads", o->p.threads, "CPU threads (0: all cores)")->capture_default_str();
-  gen->add_flag("--json", o->json, "Print the figures as JSON");
+  gen->add_option("-t,--threads", o->p.threads, "CPU thread counts, each measured, e.g. 1,2 (0: all cores)")
+      ->delimiter(',');
+  gen->add_flag("--json", o->json, "Print the figures as a JSON array, one object per format and thread count");
   gen->callback([o, &action] { action = [o] { return run_bench_generate(*o); }; });
 
   auto c = std::make_shared<CaptionBenchOptions>();
@@ -343,7 +351,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   auto sb = std::make_shared<ServeBenchOptions>();
   auto* srv = bench_cmd->add_subcommand("serve", "Concurrent streaming clients against `serve`: tokens/s, TTFT, latency");
   srv->add_option("-m,--model", sb->p.model_dir, "Model directory (init-model --preset 1b makes a random one)");
-  srv->add_option("--dtype", sb->p.dtype, "f32 or bf16 (default: the checkpoint's)");
+  srv->add_option("--dtype", sb->p.dtype, "f32, bf16 or q8 (default: the checkpoint's)");
   srv->add_option("--clients", sb->p.clients, "Concurrent clients, one round each")->capture_default_str()->delimiter(',');
   srv->add_option("-p,--n-prompt", sb->p.n_prompt, "Prompt length in words")->capture_default_str();
   srv->add_option("-n,--n-gen", sb->p.n_gen, "Tokens per answer")->capture_default_str()->check(CLI::Range(1, 1 << 16));

@@ -72,9 +72,10 @@ media::SeekMode parse_seek(const std::string& s) {
 int run_caption(const CaptionOptions& o) {
   const int threads = configure_threads(o.threads);
   auto t0 = std::chrono::steady_clock::now();
-  std::optional<torch::Dtype> dtype;
-  if (!o.dtype.empty()) dtype = parse_dtype(o.dtype);
+  const auto format = parse_weight_format(o.dtype);
+  const auto dtype = format.dtype;
   auto model = load_mllama(o.model_dir, dtype);
+  if (format.q8) model->language_model->quantize_q8();
   const auto& cfg = model->config();
   auto tok = Tokenizer::from_file(o.model_dir);
   if (tok.token_id("<|image|>") != std::optional<int32_t>(static_cast<int32_t>(cfg.image_token_index)))
@@ -88,7 +89,7 @@ int run_caption(const CaptionOptions& o) {
     else if (modality == "video") model->attach_video_adapter(load_video_adapter(path, base, cfg, model->dtype()), path);
     else throw Error(ErrorKind::ModelLoad, path + ": a " + modality + " adapter; caption takes image and video adapters");
   }
-  std::cerr << "caption: loaded " << o.model_dir << " (" << dtype_name(model->dtype()) << ") in "
+  std::cerr << "caption: loaded " << o.model_dir << " (" << (format.q8 ? "q8" : dtype_name(model->dtype())) << ") in "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s, " << threads
             << " threads\n";
 
@@ -189,7 +190,7 @@ void add_caption_command(CLI::App& app, Action& action) {
   sub->add_flag("--json", o->json, "Print one JSON object per input (file, text, prompt_ids, tokens, timings; "
                                    "for videos the sampled frame times)");
   sub->add_option("-t,--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16 (default: the checkpoint's)");
+  sub->add_option("--dtype", o->dtype, "Weights: f32, bf16, or q8 (int8 LLM projections, bf16 elsewhere) (default: the checkpoint's)");
   sub->callback([o, &action] { action = [o] { return run_caption(*o); }; });
 }
 

@@ -24,18 +24,19 @@ struct GenerateOptions {
 int run_generate(const GenerateOptions& o) {
   const int threads = configure_threads(o.threads);
   auto t0 = std::chrono::steady_clock::now();
-  std::optional<torch::Dtype> dtype;
-  if (!o.dtype.empty()) dtype = parse_dtype(o.dtype);
+  const auto format = parse_weight_format(o.dtype);
+  const auto dtype = format.dtype;
   // A Llama 3.2 Vision checkpoint runs text-only prompts as its frozen Llama (cross layers skipped).
   const bool mllama = is_mllama_config(o.model_dir);
   LlamaForCausalLM llama{nullptr};
   MllamaForConditionalGeneration mm{nullptr};
   if (mllama) mm = load_mllama(o.model_dir, dtype);
   else llama = load_llama(o.model_dir, dtype);
+  if (format.q8) (mllama ? mm->language_model : llama)->quantize_q8();
   const LlamaConfig& cfg = mllama ? mm->config().text : llama->config();
   auto tok = Tokenizer::from_file(o.model_dir);
   std::cerr << "generate: loaded " << o.model_dir << " (" << (mllama ? "mllama, " : "")
-            << dtype_name(mllama ? mm->dtype() : llama->dtype()) << ", " << cfg.n_params() / 1e6
+            << (format.q8 ? "q8" : dtype_name(mllama ? mm->dtype() : llama->dtype())) << ", " << cfg.n_params() / 1e6
             << " M text params) in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
             << " s, " << threads << " threads\n";
 
@@ -76,7 +77,7 @@ void add_generate_command(CLI::App& app, Action& action) {
   sub->add_flag("--parse-special", o->parse_special, "Turn special-token text in the prompt into special tokens");
   sub->add_flag("--json", o->json, "Print one JSON object with text, ids and timings instead of streaming");
   sub->add_option("-t,--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16 (default: the checkpoint's)");
+  sub->add_option("--dtype", o->dtype, "Weights: f32, bf16, or q8 (int8 LLM projections, bf16 elsewhere) (default: the checkpoint's)");
   sub->callback([o, &action] { action = [o] { return run_generate(*o); }; });
 }
 

@@ -68,7 +68,7 @@ void add_serve_command(CLI::App& app, Action& action) {
   sub->add_option("--frames", s.engine.video_frames, "Frames sampled from a video (default: the adapter's)");
   sub->add_option("--media-path", s.media_path, "Allow file:// media URLs for files under this folder");
   sub->add_option("-t,--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
-  sub->add_option("--dtype", s.engine.dtype, "Compute dtype: f32, bf16 (default: the checkpoint's)");
+  sub->add_option("--dtype", s.engine.dtype, "Weights: f32, bf16, or q8 (int8 LLM projections, bf16 elsewhere) (default: the checkpoint's)");
   sub->callback([o, &action] { action = [o] { return run_serve(*o); }; });
 }
 

@@ -73,16 +73,17 @@ int run_transcribe(const TranscribeOptions& o) {
 
   const int threads = configure_threads(o.threads);
   auto t0 = std::chrono::steady_clock::now();
-  std::optional<torch::Dtype> dtype;
-  if (!o.dtype.empty()) dtype = parse_dtype(o.dtype);
+  const auto format = parse_weight_format(o.dtype);
+  const auto dtype = format.dtype;
   // A Llama 3.2 Vision base works too: its language model is the frozen Llama the adapter feeds.
   LlamaForCausalLM llm{nullptr};
   if (is_mllama_config(o.model_dir)) llm = load_mllama(o.model_dir, dtype)->language_model;
   else llm = load_llama(o.model_dir, dtype);
+  if (format.q8) llm->quantize_q8();
   auto tok = Tokenizer::from_file(o.model_dir);
   auto speech = load_speech_adapter(o.adapter, BaseModelInfo::of(llm->config(), tok), llm->dtype());
   speech->config().tokens.check(tok, o.adapter);
-  std::cerr << "transcribe: loaded " << o.model_dir << " + " << o.adapter << " (" << dtype_name(llm->dtype())
+  std::cerr << "transcribe: loaded " << o.model_dir << " + " << o.adapter << " (" << (format.q8 ? "q8" : dtype_name(llm->dtype()))
             << ", speech " << speech->config().n_params() / 1e6 << " M parameters) in " << ms_since(t0) / 1000
             << " s, " << threads << " threads\n";
 
@@ -132,7 +133,7 @@ void add_transcribe_command(CLI::App& app, Action& action) {
   add_generation_options(sub, o->gen);
   sub->add_option("--max-seconds", o->max_seconds, "Refuse audio longer than this")->capture_default_str();
   sub->add_option("-t,--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16 (default: the base checkpoint's)");
+  sub->add_option("--dtype", o->dtype, "Weights: f32, bf16, or q8 (int8 LLM projections, bf16 elsewhere) (default: the checkpoint's)");
   sub->callback([o, &action] { action = [o] { return run_transcribe(*o); }; });
 }
 

@@ -16,8 +16,16 @@ namespace llama_mm {
 // x [..., K] (any float dtype), w [N, K] bf16 contiguous, b [N] or undefined. Returns [..., N] in x's dtype.
 torch::Tensor linear_bf16_cpu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 torch::Tensor linear_bf16_reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
-// x·Wᵀ (+ b) for any weight: CPU bf16 weights go to linear_bf16_cpu, everything else to LibTorch.
+// The small-M kernel alone: x fp32 [M, K] (M <= kBf16KernelMaxRows) -> y fp32 [M, N], written in place (every
+// element; tests poison y first).
+void linear_bf16_small_m_out(const torch::Tensor& x, const torch::Tensor& w, torch::Tensor& y);
+// x·Wᵀ (+ b) for any weight: CPU bf16 weights go to linear_bf16_cpu (or, with the fast kernels switched off,
+// to linear_bf16_reference), everything else to LibTorch.
 torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// Process-wide switch (default on) between the fast CPU bf16 path and the reference, so whole generations can be
+// compared (tests). Not meant to be flipped while another thread is running the model.
+void set_cpu_fast_kernels(bool on);
+bool cpu_fast_kernels();
 // Rows at or below which linear_bf16_cpu uses the fused widening kernel instead of widen-then-GEMM.
 constexpr int64_t kBf16KernelMaxRows = 8;
 

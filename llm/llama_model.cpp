@@ -5,6 +5,7 @@
 
 #include "llm/cpu_linear.h"
 #include "llm/error.h"
+#include "llm/q8_linear.h"
 #include "llm/rope.h"
 #include "llm/safetensors.h"
 #include "llm/weight_loader.h"
@@ -26,7 +27,19 @@ namespace {
 bool is_cpu_bf16(const torch::Tensor& w) { return w.scalar_type() == torch::kBFloat16 && w.device().is_cpu(); }
 }  // namespace
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return project(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  return is_q8() ? linear_q8_cpu(x, weight, weight_scale, bias) : project(x, weight, bias);
+}
+
+void LinearImpl::quantize_q8() {
+  if (is_q8()) return;
+  torch::NoGradGuard no_grad;
+  auto q8 = llama_mm::quantize_q8(weight);
+  // set_data keeps the registered parameter (and so parameters()) pointing at the int8 tensor.
+  weight.set_requires_grad(false);
+  weight.set_data(q8.q);
+  weight_scale = register_buffer("weight_scale", q8.scales);
+}
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::Dtype dtype) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}, torch::dtype(dtype)));
@@ -293,6 +306,8 @@ torch::Tensor LlamaForCausalLMImpl::hidden_rows(torch::Tensor h, KVCache& cache,
 
 torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& hidden_states, bool all_logits) const {
   auto h = all_logits ? hidden_states : hidden_states.narrow(1, hidden_states.size(1) - 1, 1);
+  const LinearImpl* q8 = q8_output_ ? q8_output_.get() : (lm_head && lm_head->is_q8()) ? lm_head.get() : nullptr;
+  if (q8) return linear_q8_cpu(h.to(torch::kFloat32), q8->weight, q8->weight_scale, {});
   auto w = lm_head_weight();
   // On CPU the bf16 kernel takes fp32 input and returns unrounded fp32 logits.
   return project(is_cpu_bf16(w) ? h.to(torch::kFloat32) : h, w, {}).to(torch::kFloat32);  // [B, T|1, V]
@@ -303,12 +318,41 @@ torch::Tensor LlamaForCausalLMImpl::forward(const torch::Tensor& tokens, KVCache
 }
 
 int64_t LlamaForCausalLMImpl::decode_weight_bytes() const {
+  auto size = [](const torch::Tensor& t) { return t.numel() * t.element_size(); };
   int64_t bytes = 0;
-  for (const auto& l : model->layers)
-    for (const auto& p : l->parameters()) bytes += p.numel() * p.element_size();
-  bytes += model->norm->weight.numel() * model->norm->weight.element_size();
-  auto w = lm_head_weight();
-  return bytes + w.numel() * w.element_size();
+  for (const auto& l : model->layers) {
+    for (const auto& p : l->parameters()) bytes += size(p);
+    for (const auto& b : l->buffers()) bytes += size(b);  // q8 scales
+  }
+  bytes += size(model->norm->weight);
+  if (q8_output_) return bytes + size(q8_output_->weight) + size(q8_output_->weight_scale);
+  if (lm_head && lm_head->is_q8()) return bytes + size(lm_head->weight) + size(lm_head->weight_scale);
+  return bytes + size(lm_head_weight());
+}
+
+int64_t LlamaForCausalLMImpl::quantize_q8() {
+  TORCH_CHECK(lm_head_weight().device().is_cpu(), "quantize_q8: q8 kernels are CPU-only");
+  int64_t n = 0;
+  auto quantize = [&n](LinearImpl& l) {
+    if (!l.is_q8() && l.weight.size(1) % kQ8Group == 0) {
+      l.quantize_q8();
+      ++n;
+    }
+  };
+  for (auto& layer : model->layers)
+    for (auto& m : layer->modules(/*include_self=*/false))
+      if (auto* l = dynamic_cast<LinearImpl*>(m.get())) quantize(*l);
+  if (lm_head) {
+    quantize(*lm_head);
+  } else if (!q8_output_ && cfg_.hidden_size % kQ8Group == 0) {
+    q8_output_ = Linear(cfg_.hidden_size, 1, false, torch::kBFloat16);  // placeholder weight, replaced below
+    auto q8 = llama_mm::quantize_q8(lm_head_weight());
+    q8_output_->weight.set_requires_grad(false);
+    q8_output_->weight.set_data(q8.q);
+    q8_output_->weight_scale = q8.scales;
+    ++n;
+  }
+  return n;
 }
 
 // ---- dtype names, loading, random init ----------------------------------------------------------
@@ -317,7 +361,13 @@ torch::Dtype parse_dtype(const std::string& name) {
   if (name == "f32" || name == "float32" || name == "fp32") return torch::kFloat32;
   if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
   if (name == "f16" || name == "float16" || name == "fp16") return torch::kFloat16;
-  throw Error(ErrorKind::Usage, "unknown dtype '" + name + "' (expected f32, bf16 or f16)");
+  throw Error(ErrorKind::Usage, "unknown dtype '" + name + "' (expected f32, bf16, f16 or q8)");
+}
+
+WeightFormat parse_weight_format(const std::string& name) {
+  if (name.empty()) return {};
+  if (name == "q8" || name == "q8_0" || name == "int8") return {torch::kBFloat16, true};
+  return {parse_dtype(name), false};
 }
 
 std::string dtype_name(torch::Dtype dtype) {

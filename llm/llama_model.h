@@ -26,7 +26,12 @@ class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in, int64_t out, bool bias, torch::Dtype dtype);
   torch::Tensor forward(const torch::Tensor& x);  // [..., in] -> [..., out]
-  torch::Tensor weight, bias;                     // [out, in], [out] or undefined
+  // Replaces the weight by its q8 form (llm/q8_linear.h): weight becomes int8 [out, in] in place, and the fp16
+  // group scales are registered as the buffer "weight_scale". Inference only; in_features % 32 == 0.
+  void quantize_q8();
+  bool is_q8() const { return weight.scalar_type() == torch::kInt8; }
+  torch::Tensor weight, bias;  // [out, in], [out] or undefined
+  torch::Tensor weight_scale;  // q8 only: fp16 [out, in / 32]
 };
 TORCH_MODULE(Linear);
 
@@ -154,6 +159,11 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   torch::Dtype dtype() const { return dtype_; }
   // Sum of the bytes of every weight a single decode step reads (all layers + lm_head).
   int64_t decode_weight_bytes() const;
+  // Weight-only int8 for CPU decode (`--dtype q8`): every decoder-layer projection and the output projection
+  // become q8 (a tied output gets its own q8 copy; the embedding table stays as it is for lookups). Layers whose
+  // in_features is not a multiple of 32 stay unquantized. Returns the number of matrices quantized.
+  int64_t quantize_q8();
+  bool is_q8() const { return static_cast<bool>(q8_output_) || (lm_head && lm_head->is_q8()); }
 
   LlamaModel model{nullptr};
   Linear lm_head{nullptr};  // null when tie_word_embeddings
@@ -166,10 +176,18 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   LlamaConfig cfg_;
   torch::Dtype dtype_;
   torch::Tensor inv_freq_, cos_, sin_;
+  Linear q8_output_{nullptr};  // q8 copy of a tied output projection (not part of the state dict)
 };
 TORCH_MODULE(LlamaForCausalLM);
 
 torch::Dtype parse_dtype(const std::string& name);  // "f32"/"float32", "bf16"/"bfloat16", "f16"/"float16"
+// A --dtype value: a compute dtype, or "q8" (bf16 model whose frozen LLM projections are then quantized, see
+// LlamaForCausalLMImpl::quantize_q8). Empty: the checkpoint's dtype.
+struct WeightFormat {
+  std::optional<torch::Dtype> dtype;
+  bool q8 = false;
+};
+WeightFormat parse_weight_format(const std::string& name);
 std::string dtype_name(torch::Dtype dtype);          // "float32", "bfloat16", "float16"
 
 // Loads config.json + safetensors weights from a Hugging Face LlamaForCausalLM directory, strictly:

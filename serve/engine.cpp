@@ -48,8 +48,8 @@ class TempFile {
 }  // namespace
 
 Engine::Engine(const EngineOptions& opts) : opts_(opts) {
-  std::optional<torch::Dtype> dtype;
-  if (!opts.dtype.empty()) dtype = parse_dtype(opts.dtype);
+  const auto format = parse_weight_format(opts.dtype);
+  const auto dtype = format.dtype;
   tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file(opts.model_dir));
   if (is_mllama_config(opts.model_dir)) {
     mllama_ = load_mllama(opts.model_dir, dtype);
@@ -58,6 +58,7 @@ Engine::Engine(const EngineOptions& opts) : opts_(opts) {
   } else {
     llm_ = load_llama(opts.model_dir, dtype);
   }
+  if (format.q8) llm_->quantize_q8();
   const auto base = BaseModelInfo::of(llm_->config(), *tok_);
   for (const auto& path : opts.adapters) {
     const std::string modality = read_adapter_file(path).header.modality;

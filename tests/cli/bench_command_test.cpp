@@ -8,20 +8,31 @@ namespace llama_mm {
 namespace {
 
 TEST(BenchCommand, GenerateReportsConsistentFigures) {
-  auto r = test::run_cli("bench generate --preset tiny --dtype f32 -p 16 -n 8 -t 1 --json");
+  auto r = test::run_cli("bench generate --preset tiny --dtype f32,q8 -p 16 -n 8 -t 1,2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["n_prompt"], 16);
-  EXPECT_EQ(j["n_gen"], 8);
-  EXPECT_EQ(j["threads"], 1);
-  EXPECT_EQ(j["dtype"], "float32");
-  EXPECT_GT(j["prefill_tok_per_s"].get<double>(), 0);
-  EXPECT_GT(j["machine_bandwidth_gbs"].get<double>(), 0);
-  // The tiny preset reads every layer weight, the final norm and the tied embedding once per token.
-  EXPECT_DOUBLE_EQ(j["weight_bytes_per_token"].get<double>(), 4.0 * (106816 - 0));
-  EXPECT_NEAR(j["decode_bandwidth_gbs"].get<double>(),
-              j["decode_tok_per_s"].get<double>() * j["weight_bytes_per_token"].get<double>() / 1e9, 1e-9);
+  auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 4u);  // every format x thread count, formats in the order given
+  const char* formats[] = {"float32", "float32", "q8", "q8"};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& j = rows[i];
+    EXPECT_EQ(j["format"], formats[i]);
+    EXPECT_EQ(j["threads"], i % 2 == 0 ? 1 : 2);
+    EXPECT_EQ(j["n_prompt"], 16);
+    EXPECT_EQ(j["n_gen"], 8);
+    EXPECT_GT(j["prefill_tok_per_s"].get<double>(), 0);
+    EXPECT_GT(j["machine_bandwidth_gbs"].get<double>(), 0);
+    EXPECT_NEAR(j["decode_bandwidth_gbs"].get<double>(),
+                j["decode_tok_per_s"].get<double>() * j["weight_bytes_per_token"].get<double>() / 1e9, 1e-9);
+  }
+  // The tiny preset reads every layer weight, the final norm and the tied embedding once per token: 106816 fp32
+  // values; in q8 the 106496 projection weights are one byte each plus an fp16 scale per 32, the 320 norm
+  // weights stay fp32.
+  EXPECT_DOUBLE_EQ(rows[0]["weight_bytes_per_token"].get<double>(), 4.0 * 106816);
+  EXPECT_DOUBLE_EQ(rows[2]["weight_bytes_per_token"].get<double>(), 106496 + 106496 / 32 * 2 + 320 * 4);
   EXPECT_EQ(test::run_cli("bench generate -p 4").exit_code, 2);  // neither model nor preset
+  auto bad = test::run_cli("bench generate --preset tiny --dtype q8,bf16 -p 4 -n 1");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("q8 must be the last"), std::string::npos) << bad.err;
   // Short prompts work too (the warm-up does not depend on the prompt length).
   EXPECT_EQ(test::run_cli("bench generate --preset tiny -p 1 -n 1 -t 1").exit_code, 0);
 }

@@ -1,8 +1,14 @@
-// Tests for llm/cpu_linear.cpp: the fused bf16 kernel and the widen-then-GEMM path against the naive
-// reference, across row counts on both sides of the switch, odd K (scalar tail), bias and 3-D inputs.
+// Tests for llm/cpu_linear.cpp: the small-M bf16 kernel and the widen-then-GEMM path against the naive
+// reference, across every row count the kernel takes, odd K (scalar tail) and odd N (tile remainders), poisoned
+// outputs, thread counts, bias and 3-D inputs; and a whole greedy generation on the fast path against the reference.
 #include "llm/cpu_linear.h"
 
+#include "llm/llm.h"
+
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+
+#include <limits>
 
 namespace llama_mm {
 namespace {
@@ -23,6 +29,31 @@ TEST(CpuLinear, MatchesReferenceOnBothPaths) {
       }
 }
 
+// Every M the kernel takes, N covering each tile remainder (4-row and 3-row tiles), K with and without a tail;
+// the output starts as NaN so an element the kernel skips fails; 1 and 2 threads must agree bit for bit.
+TEST(CpuLinear, SmallMKernelWritesEveryElementAndIsThreadInvariant) {
+  torch::manual_seed(1);
+  const int saved = at::get_num_threads();
+  for (int64_t M = 1; M <= kBf16KernelMaxRows; ++M)
+    for (int64_t N : {1, 2, 3, 5, 7, 50, 131})
+      for (int64_t K : {8, 13, 40, 257}) {
+        auto w = torch::randn({N, K}).to(torch::kBFloat16);
+        auto x = torch::randn({M, K});
+        auto want = linear_bf16_reference(x, w, {});
+        torch::Tensor ys[2];
+        for (int t : {1, 2}) {
+          at::set_num_threads(t);
+          ys[t - 1] = torch::full({M, N}, std::numeric_limits<float>::quiet_NaN());
+          linear_bf16_small_m_out(x, w, ys[t - 1]);
+        }
+        at::set_num_threads(saved);
+        const auto err = (ys[0] - want).abs().max().item<float>();  // NaN if an element was skipped
+        EXPECT_TRUE(err <= 1e-4f * std::max(1.0f, want.abs().max().item<float>()))
+            << "M " << M << " N " << N << " K " << K << " max err " << err;
+        EXPECT_TRUE(torch::equal(ys[0], ys[1])) << "threads 1 and 2 differ at M " << M << " N " << N << " K " << K;
+      }
+}
+
 TEST(CpuLinear, KeepsLeadingDimsAndInputDtype) {
   auto w = torch::randn({16, 32}).to(torch::kBFloat16);
   auto x = torch::randn({2, 3, 32}).to(torch::kBFloat16);
@@ -31,6 +62,28 @@ TEST(CpuLinear, KeepsLeadingDimsAndInputDtype) {
   EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(torch::allclose(y.to(torch::kFloat32), linear_bf16_reference(x, w, {}).to(torch::kFloat32), 1e-2, 1e-2));
   EXPECT_THROW(linear_bf16_cpu(torch::randn({2, 31}), w, {}), c10::Error);
+  auto y_bad = torch::empty({2, 15});
+  EXPECT_THROW(linear_bf16_small_m_out(torch::randn({2, 32}), w, y_bad), c10::Error);
+}
+
+// The whole decode on the fast kernels equals the reference path (LibTorch on widened weights): same greedy tokens.
+TEST(CpuLinear, GreedyGenerationEqualsReferencePath) {
+  LlamaForCausalLM model(LlamaConfig::preset("tiny"), torch::kBFloat16);
+  init_random_weights(*model, 5);
+  model->eval();
+  auto tok = Tokenizer::from_json_string(make_byte_level_tokenizer_json(), "byte-level");
+  GenerateParams gp;
+  gp.n_predict = 32;
+  gp.sampling.temperature = 0;  // greedy
+  gp.eos_ids = {-1};
+  const std::vector<int32_t> prompt = {256, 72, 105, 33};
+  ASSERT_TRUE(cpu_fast_kernels());
+  auto fast = generate(*model, tok, prompt, gp);
+  set_cpu_fast_kernels(false);
+  auto ref = generate(*model, tok, prompt, gp);
+  set_cpu_fast_kernels(true);
+  EXPECT_EQ(fast.tokens, ref.tokens);
+  EXPECT_EQ(fast.tokens.size(), 32u);
 }
 
 }  // namespace
