@@ -53,6 +53,26 @@ TEST_F(GenerateCommand, ChatFormatHasOneBosAndHeaders) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["prompt_ids"].get<std::vector<int>>(), (std::vector<int>{256, 'H', 'i'}));
 }
 
+// --dtype q8 quantizes the projections at load: it runs, says so, and stays close to the unquantized model (the
+// first greedy tokens agree on this tiny model; the drift itself is measured in tests/llm/q8_linear_test.cpp).
+TEST_F(GenerateCommand, Q8WeightsGenerateAndUnknownFormatsAreUsageErrors) {
+  auto run = [&](const std::string& dtype) {
+    auto r = run_cli("generate -m '" + model().string() + "' -p 'Hi there' -n 12 --temp 0 --ignore-eos --json --dtype " +
+                     dtype);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r;
+  };
+  auto q8 = run("q8"), f32 = run("f32");
+  EXPECT_NE(q8.err.find("q8"), std::string::npos) << q8.err;
+  auto tq = nlohmann::json::parse(q8.out)["tokens"].get<std::vector<int>>();
+  auto tf = nlohmann::json::parse(f32.out)["tokens"].get<std::vector<int>>();
+  ASSERT_EQ(tq.size(), 12u);
+  EXPECT_EQ(std::vector<int>(tq.begin(), tq.begin() + 3), std::vector<int>(tf.begin(), tf.begin() + 3));
+  auto bad = run_cli("generate -m '" + model().string() + "' -p hi --dtype q4");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("'q4'"), std::string::npos) << bad.err;
+}
+
 TEST_F(GenerateCommand, ExitCodes) {
   // 2: usage (missing --prompt, unknown option).
   EXPECT_EQ(run_cli("generate -m '" + model().string() + "'").exit_code, 2);
