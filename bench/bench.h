@@ -31,6 +31,9 @@ struct GenerateBenchParams {
   // checkpoint's, bf16 for presets), then optionally "q8" (that model quantized, llm/q8_linear.h).
   std::vector<std::string> formats{""};
   std::vector<int> threads{0};  // thread counts, each measured for every format; 0: all cores
+  // Batched decode (the server's continuous batching, LlamaForCausalLM::hidden_rows): for each B here, n_gen steps
+  // of B sequences at once, each attending to n_prompt cached positions (zeros: the cost does not depend on them).
+  std::vector<int> batch_rows;
   int n_prompt = 512;
   int n_gen = 128;
   uint64_t seed = 42;
@@ -47,6 +50,7 @@ struct GenerateBenchResult {  // one (format, threads) row
   double machine_bandwidth_gbs = 0;     // measured by this bench at this thread count
   double decode_bandwidth_gbs = 0;      // decode_tok_per_s × weight_bytes_per_token
   double bandwidth_percent = 0;         // decode_bandwidth_gbs / machine_bandwidth_gbs
+  std::vector<std::pair<int, double>> batched_tok_per_s;  // (B, tokens per second summed over the B sequences)
 };
 
 // Every format × thread count, formats in the order given. Progress goes to stderr.

@@ -38,6 +38,22 @@ void measure(LlamaForCausalLMImpl& model, const GenerateBenchParams& p, Generate
   r.decode_tok_per_s = p.n_gen / seconds_since(t0);
   r.decode_bandwidth_gbs = r.decode_tok_per_s * r.weight_bytes_per_token / 1e9;
   r.bandwidth_percent = 100.0 * r.decode_bandwidth_gbs / r.machine_bandwidth_gbs;
+
+  for (int B : p.batch_rows) {
+    std::cerr << "bench: batched decode, " << B << " sequences x " << p.n_gen << " steps\n";
+    KVCache rows_cache(cfg, B, p.n_prompt + p.n_gen + 1, model.dtype(), torch::kCPU);
+    std::vector<int64_t> rows(B), positions(B);
+    for (int b = 0; b < B; ++b) rows[b] = b;
+    auto ids = torch::randint(0, cfg.vocab_size, {B, 1}, gen, torch::kInt64);
+    model.logits(model.hidden_rows(model.embed(ids), rows_cache, rows, std::vector<int64_t>(B, 0)), false);  // warm-up
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < p.n_gen; ++i) {
+      for (int b = 0; b < B; ++b) positions[b] = p.n_prompt + i;
+      auto step_logits = model.logits(model.hidden_rows(model.embed(ids), rows_cache, rows, positions), false);
+      ids = step_logits.argmax(-1).view({B, 1});
+    }
+    r.batched_tok_per_s.push_back({B, double(B) * p.n_gen / seconds_since(t0)});
+  }
 }
 
 }  // namespace

@@ -20,6 +20,13 @@ struct BenchOptions {
   bool json = false;
 };
 
+nlohmann::json batched_json(const bench::GenerateBenchResult& r) {
+  auto j = nlohmann::json::array();
+  for (const auto& [rows, tps] : r.batched_tok_per_s)
+    j.push_back({{"sequences", rows}, {"tok_per_s", tps}, {"vs_one_stream", tps / r.decode_tok_per_s}});
+  return j;
+}
+
 int run_bench_generate(const BenchOptions& o) {
   auto p = o.p;
   if (p.model_dir.empty() == p.preset.empty())
@@ -44,6 +51,7 @@ int run_bench_generate(const BenchOptions& o) {
                      {"machine_bandwidth_gbs", r.machine_bandwidth_gbs},
                      {"decode_bandwidth_gbs", r.decode_bandwidth_gbs},
                      {"bandwidth_percent", r.bandwidth_percent},
+                     {"batched", batched_json(r)},
                      {"libtorch", compat::torch_version()}});
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -57,6 +65,10 @@ int run_bench_generate(const BenchOptions& o) {
     std::printf("%-9s %7d %14.2f %13.2f %8.2fx %14.1f %12.2f %10.2f %9.1f%%\n", r.format.c_str(), r.threads,
                 r.prefill_tok_per_s, r.decode_tok_per_s, r.decode_tok_per_s / first.decode_tok_per_s,
                 r.weight_bytes_per_token / 1e6, r.decode_bandwidth_gbs, r.machine_bandwidth_gbs, r.bandwidth_percent);
+  for (const auto& r : rows)
+    for (const auto& [n, tps] : r.batched_tok_per_s)
+      std::printf("batched decode: %-9s %d threads, %d sequences: %.2f tok/s = %.2fx one stream\n", r.format.c_str(),
+                  r.threads, n, tps, tps / r.decode_tok_per_s);
   return 0;
 }
 struct CaptionBenchOptions {
@@ -298,6 +310,9 @@ void add_bench_command(CLI::App& app, Action& action) {
   gen->add_option("-p,--n-prompt", o->p.n_prompt, "Prompt tokens")->capture_default_str();
   gen->add_option("-n,--n-gen", o->p.n_gen, "Generated tokens")->capture_default_str();
   gen->add_option("-t,--threads", o->p.threads, "CPU thread counts, each measured, e.g. 1,2 (0: all cores)")
+      ->delimiter(',');
+  gen->add_option("--batch", o->p.batch_rows,
+                  "Also decode this many sequences at once (the server's batched step), e.g. 4,8; tok/s summed")
       ->delimiter(',');
   gen->add_flag("--json", o->json, "Print the figures as a JSON array, one object per format and thread count");
   gen->callback([o, &action] { action = [o] { return run_bench_generate(*o); }; });

@@ -8,7 +8,7 @@ namespace llama_mm {
 namespace {
 
 TEST(BenchCommand, GenerateReportsConsistentFigures) {
-  auto r = test::run_cli("bench generate --preset tiny --dtype f32,q8 -p 16 -n 8 -t 1,2 --json");
+  auto r = test::run_cli("bench generate --preset tiny --dtype f32,q8 -p 16 -n 8 -t 1,2 --batch 1,3 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto rows = nlohmann::json::parse(r.out);
   ASSERT_EQ(rows.size(), 4u);  // every format x thread count, formats in the order given
@@ -23,6 +23,10 @@ TEST(BenchCommand, GenerateReportsConsistentFigures) {
     EXPECT_GT(j["machine_bandwidth_gbs"].get<double>(), 0);
     EXPECT_NEAR(j["decode_bandwidth_gbs"].get<double>(),
                 j["decode_tok_per_s"].get<double>() * j["weight_bytes_per_token"].get<double>() / 1e9, 1e-9);
+    ASSERT_EQ(j["batched"].size(), 2u);
+    EXPECT_EQ(j["batched"][1]["sequences"], 3);
+    EXPECT_NEAR(j["batched"][1]["vs_one_stream"].get<double>(),
+                j["batched"][1]["tok_per_s"].get<double>() / j["decode_tok_per_s"].get<double>(), 1e-9);
   }
   // The tiny preset reads every layer weight, the final norm and the tied embedding once per token: 106816 fp32
   // values; in q8 the 106496 projection weights are one byte each plus an fp16 scale per 32, the 320 norm
