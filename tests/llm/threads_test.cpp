@@ -16,7 +16,8 @@ TEST(Threads, DefaultUsesEveryAvailableCoreAndOverrideWins) {
   configure_threads(0);
 }
 
-// The parallel kernels (bf16 projection, log-mel) run on every configured thread: at::parallel_for is serial in a
+// The OpenMP kernels (bf16 weight widening for prefill, log-mel) run on every configured thread (the decode kernels
+// have their own pool, tests/llm/kernel_pool_test.cpp): at::parallel_for is serial in a
 // file compiled without OpenMP, which once left decode on one core.
 TEST(Threads, ParallelKernelsUseTheConfiguredThreads) {
   configure_threads(2);
