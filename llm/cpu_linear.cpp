@@ -2,6 +2,7 @@
 #include "llm/cpu_linear.h"
 
 #include "llm/kernel_pool.h"
+#include "llm/simd.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -21,12 +22,6 @@ inline float bf16_to_float(uint16_t v) {
   float f;
   std::memcpy(&f, &u, sizeof f);
   return f;
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum_avx(__m256 a) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
 // One register tile: y[m, r] = Σ_k x[m, k]·w[r, k] for R weight rows and MB input rows (x and w rows are K

@@ -2,6 +2,7 @@
 #include "llm/q8_linear.h"
 
 #include "llm/kernel_pool.h"
+#include "llm/simd.h"
 
 #include <immintrin.h>
 
@@ -38,12 +39,6 @@ void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* xq, float* xs) 
 }
 
 float half_to_float(uint16_t h) { return c10::detail::fp16_ieee_to_fp32_value(h); }
-
-__attribute__((target("avx2,fma"))) inline float hsum_avx(__m256 a) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
 
 // One register tile: R weight rows x MB input rows, whole K. Per group and pair: the signs of w move onto x so
 // maddubs can multiply |w| (u8) by ±x (s8) into 16-bit pairs (|sum| <= 2·127·127, no saturation), madd sums
