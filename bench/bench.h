@@ -192,6 +192,9 @@ struct ServeBenchRound {
   double decode_tok_per_s = 0;            // the sum over concurrent streams of (tokens - 1) / (last - first token)
   double ttft_p50_ms = 0, ttft_p99_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
   double mean_batch = 0;                  // sequences per decode step (from /metrics)
+  // From the decode loop's own counters (/metrics): tokens of decode steps / seconds inside them, i.e. the total
+  // decode rate without the time the steps waited for prefill chunks; and the seconds spent prefilling.
+  double loop_decode_tok_per_s = 0, prefill_s = 0;
 };
 
 struct ServeBenchResult {

@@ -146,6 +146,8 @@ ServeBenchResult run_serve_bench(const ServeBenchParams& p) {
       std::cerr << "bench serve: " << clients << " client(s) x " << p.requests_per_client << " request(s)\n";
       const double steps0 = metric(port, "llama_mm_decode_steps_total");
       const double rows0 = metric(port, "llama_mm_decode_step_sequences_total");
+      const double decode_s0 = metric(port, "llama_mm_decode_seconds_total");
+      const double prefill_s0 = metric(port, "llama_mm_prefill_seconds_total");
       std::vector<Sample> samples;
       std::mutex mu;
       std::string failure;
@@ -170,6 +172,9 @@ ServeBenchResult run_serve_bench(const ServeBenchParams& p) {
       const double steps = metric(port, "llama_mm_decode_steps_total") - steps0;
       const double rows = metric(port, "llama_mm_decode_step_sequences_total") - rows0;
       round.mean_batch = steps > 0 ? rows / steps : 0;
+      const double decode_s = metric(port, "llama_mm_decode_seconds_total") - decode_s0;
+      round.loop_decode_tok_per_s = decode_s > 0 ? rows / decode_s : 0;
+      round.prefill_s = metric(port, "llama_mm_prefill_seconds_total") - prefill_s0;
       std::vector<double> ttft, latency;
       double decode_rate = 0;
       for (const auto& s : samples) {

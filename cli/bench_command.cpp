@@ -266,6 +266,7 @@ int run_bench_serve(const ServeBenchOptions& o) {
     if (c < 1 || c > 256) throw Error(ErrorKind::Usage, "bench serve: --clients counts must be in [1, 256]");
   const auto r = bench::run_serve_bench(o.p);
   const double base = r.rounds.empty() ? 0 : r.rounds.front().tok_per_s;
+  const double loop_base = r.rounds.empty() ? 0 : r.rounds.front().loop_decode_tok_per_s;
   if (o.json) {
     nlohmann::json rounds = nlohmann::json::array();
     for (const auto& x : r.rounds)
@@ -274,7 +275,10 @@ int run_bench_serve(const ServeBenchOptions& o) {
                         {"ratio_to_first_round", base > 0 ? x.tok_per_s / base : 0},
                         {"decode_tok_per_s", x.decode_tok_per_s}, {"ttft_p50_ms", x.ttft_p50_ms},
                         {"ttft_p99_ms", x.ttft_p99_ms}, {"latency_p50_ms", x.latency_p50_ms},
-                        {"latency_p99_ms", x.latency_p99_ms}, {"mean_batch", x.mean_batch}});
+                        {"latency_p99_ms", x.latency_p99_ms}, {"mean_batch", x.mean_batch},
+                        {"loop_decode_tok_per_s", x.loop_decode_tok_per_s},
+                        {"loop_decode_ratio_to_first_round", loop_base > 0 ? x.loop_decode_tok_per_s / loop_base : 0},
+                        {"prefill_s", x.prefill_s}});
     std::cout << nlohmann::json{{"model", r.model}, {"dtype", r.dtype}, {"threads", r.threads}, {"slots", r.slots},
                                 {"rounds", rounds}, {"libtorch", compat::torch_version()}}
                      .dump(2)
@@ -285,12 +289,14 @@ int run_bench_serve(const ServeBenchOptions& o) {
               "ignore_eos), %d requests per client\n",
               r.model.c_str(), r.dtype.c_str(), r.threads, r.slots, compat::torch_version().c_str(), o.p.n_prompt,
               o.p.n_gen, o.p.requests_per_client);
-  std::printf("%8s %9s %8s %10s %7s %12s %17s %21s %10s\n", "clients", "requests", "tokens", "tok/s", "ratio",
-              "decode tok/s", "TTFT p50/p99 ms", "latency p50/p99 ms", "mean batch");
+  std::printf("%8s %9s %8s %10s %7s %12s %17s %21s %10s %16s %9s\n", "clients", "requests", "tokens", "tok/s",
+              "ratio", "decode tok/s", "TTFT p50/p99 ms", "latency p50/p99 ms", "mean batch", "loop decode tok/s",
+              "prefill s");
   for (const auto& x : r.rounds)
-    std::printf("%8d %9d %8lld %10.2f %6.2fx %12.2f %8.0f/%-8.0f %10.0f/%-10.0f %10.2f\n", x.clients, x.requests,
-                static_cast<long long>(x.tokens), x.tok_per_s, base > 0 ? x.tok_per_s / base : 0, x.decode_tok_per_s,
-                x.ttft_p50_ms, x.ttft_p99_ms, x.latency_p50_ms, x.latency_p99_ms, x.mean_batch);
+    std::printf("%8d %9d %8lld %10.2f %6.2fx %12.2f %8.0f/%-8.0f %10.0f/%-10.0f %10.2f %9.2f %5.2fx %9.2f\n", x.clients,
+                x.requests, static_cast<long long>(x.tokens), x.tok_per_s, base > 0 ? x.tok_per_s / base : 0,
+                x.decode_tok_per_s, x.ttft_p50_ms, x.ttft_p99_ms, x.latency_p50_ms, x.latency_p99_ms, x.mean_batch,
+                x.loop_decode_tok_per_s, loop_base > 0 ? x.loop_decode_tok_per_s / loop_base : 0, x.prefill_s);
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include "llm/sequence.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 
 namespace llama_mm {
@@ -52,6 +53,23 @@ int BatchGenerator::waiting() const {
   return static_cast<int>(queue_.size());
 }
 
+BatchStats BatchGenerator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  BatchStats s = totals_;
+  s.slots = slots_;
+  s.running = running_;
+  s.waiting = static_cast<int>(queue_.size());
+  return s;
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
 void BatchGenerator::shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -62,6 +80,7 @@ void BatchGenerator::shutdown() {
 }
 
 void BatchGenerator::prefill(Active& a) {
+  const auto t0 = std::chrono::steady_clock::now();
   const int64_t n_prompt = static_cast<int64_t>(a.job.prompt.size());
   const int64_t n = std::min<int64_t>(std::max<int64_t>(1, a.job.params.n_batch), n_prompt - a.n_past);
   const auto device = model_.lm_head_weight().device();
@@ -84,12 +103,17 @@ void BatchGenerator::prefill(Active& a) {
   if (a.job.interleave) opts.interleave = a.job.interleave(a.n_past, n);
   auto hidden = model_.hidden_from_embeds(h, &row, opts);
   a.n_past = row.n_past;
-  if (a.n_past < n_prompt) return;
-  a.seq.prefilled();
-  a.decoding = a.seq.advance(model_.logits(hidden, false)[0][0], a.n_past, n_ctx_);
+  if (a.n_past >= n_prompt) {
+    a.seq.prefilled();
+    a.decoding = a.seq.advance(model_.logits(hidden, false)[0][0], a.n_past, n_ctx_);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  totals_.prefill_tokens += n;
+  totals_.prefill_seconds += seconds_since(t0);
 }
 
 void BatchGenerator::decode(std::vector<Active*>& batch) {
+  const auto t0 = std::chrono::steady_clock::now();
   const int64_t B = static_cast<int64_t>(batch.size());
   std::vector<int64_t> rows, positions, tokens;
   std::vector<LayerInterleave> interleaves(B);
@@ -116,13 +140,15 @@ void BatchGenerator::decode(std::vector<Active*>& batch) {
   const auto device = model_.lm_head_weight().device();
   auto ids = torch::tensor(tokens, torch::kInt64).to(device).unsqueeze(1);  // [B, 1]
   auto logits = model_.logits(model_.hidden_rows(model_.embed(ids), cache_, rows, positions, interleave), false);
-  steps_ += 1;
-  step_rows_ += B;
   for (int64_t b = 0; b < B; ++b) {
     auto& a = *batch[b];
     a.n_past += 1;
     a.decoding = a.seq.advance(logits[b][0], a.n_past, n_ctx_);
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  totals_.steps += 1;
+  totals_.step_rows += B;
+  totals_.decode_seconds += seconds_since(t0);
 }
 
 void BatchGenerator::loop() {

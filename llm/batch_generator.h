@@ -33,6 +33,15 @@
 
 namespace llama_mm {
 
+// What the loop has done so far (a consistent snapshot; the counters only grow).
+struct BatchStats {
+  int slots = 0, running = 0, waiting = 0;
+  int64_t steps = 0, step_rows = 0;  // decode steps and the rows (tokens) they carried: rows / steps = mean batch
+  double decode_seconds = 0;         // wall time inside decode steps (forward pass, sampling, streaming)
+  int64_t prefill_tokens = 0;        // prompt positions prefilled
+  double prefill_seconds = 0;        // wall time inside prefill chunks
+};
+
 struct BatchJob {
   std::vector<int32_t> prompt;  // checked by the caller (check_prompt with the generator's n_ctx)
   // [1, T, D] in the model dtype: the prompt's embeddings with media spliced in (speech); undefined: embed(prompt).
@@ -65,9 +74,7 @@ class BatchGenerator {
   int64_t n_ctx() const { return n_ctx_; }
   int running() const { return running_; }
   int waiting() const;
-  // Decode steps run and the rows they carried (the mean batch size is rows / steps).
-  int64_t steps() const { return steps_; }
-  int64_t step_rows() const { return step_rows_; }
+  BatchStats stats() const;
 
  private:
   struct Active;
@@ -88,7 +95,7 @@ class BatchGenerator {
   std::vector<std::unique_ptr<Active>> active_;  // loop thread only
   std::vector<bool> row_busy_;                   // loop thread only
   std::atomic<int> running_{0};
-  std::atomic<int64_t> steps_{0}, step_rows_{0};
+  BatchStats totals_;  // steps, rows, tokens and seconds; guarded by mu_
   std::thread thread_;
 };
 

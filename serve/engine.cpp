@@ -22,6 +22,10 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 ApiError unsupported(const std::string& message) { return ApiError(400, "invalid_request_error", message); }
 
+ApiError queue_full() {
+  return ApiError(503, "unavailable_error", "every slot is busy and the queue is full; retry shortly");
+}
+
 // A request's bytes as a temporary file (video decoding reads files), removed with this object.
 class TempFile {
  public:
@@ -221,7 +225,11 @@ PreparedPrompt Engine::prepare(const ChatRequest& req) {
   return p;
 }
 
-bool Engine::submit(std::shared_ptr<const PreparedPrompt> prompt, BatchJob job) {
+void Engine::check_capacity() const {
+  if (batch_->full()) throw queue_full();
+}
+
+void Engine::submit(std::shared_ptr<const PreparedPrompt> prompt, BatchJob job) {
   job.prompt = prompt->ids;
   job.prompt_embeds = prompt->prompt_embeds;
   if (prompt->cross) {
@@ -231,7 +239,7 @@ bool Engine::submit(std::shared_ptr<const PreparedPrompt> prompt, BatchJob job) 
     };
   }
   if (job.eos.empty()) job.eos = llm_->config().eos_token_ids;
-  return batch_->submit(std::move(job));
+  if (!batch_->submit(std::move(job))) throw queue_full();
 }
 
 media::Transcript Engine::transcribe(const std::string& bytes, const std::string& name, SpeechTask task,
@@ -249,20 +257,20 @@ media::Transcript Engine::transcribe(const std::string& bytes, const std::string
                       const TextCallback& text) {
       const auto& cfg = llm_->config();
       check_prompt(prompt, n_ctx_, cfg.max_position_embeddings, cfg.vocab_size);
+      auto segment = std::make_shared<PreparedPrompt>();
+      segment->ids = prompt;
+      segment->prompt_embeds = embeds;
       auto done = std::make_shared<std::promise<GenerateResult>>();
       BatchJob job;
-      job.prompt = prompt;
-      job.prompt_embeds = embeds;
       job.params = p;
-      job.eos = p.eos_ids.empty() ? cfg.eos_token_ids : p.eos_ids;
+      job.eos = p.eos_ids;
       job.on_text = text;
       job.on_done = [done](GenerateResult r) { done->set_value(std::move(r)); };
       job.on_error = [done](const std::string& e) {
         done->set_exception(std::make_exception_ptr(Error(ErrorKind::Runtime, e)));
       };
       auto result = done->get_future();
-      if (!batch_->submit(std::move(job)))
-        throw ApiError(503, "unavailable_error", "every slot is busy and the queue is full; retry shortly");
+      submit(std::move(segment), std::move(job));
       return result.get();
     };
     return transcribe_audio(audio, *llm_, *speech_, *tok_, task, language_name, gp, on_text, {}, run);

@@ -54,8 +54,10 @@ class Engine {
 
   PreparedPrompt prepare(const ChatRequest& request);
   // Queues a generation: the job's params, eos (empty: the model's), callbacks and should_stop are the caller's;
-  // prompt, embeddings and cross-attention come from `prompt`. False when the queue is full.
-  bool submit(std::shared_ptr<const PreparedPrompt> prompt, BatchJob job);
+  // prompt, embeddings and cross-attention come from `prompt`. ApiError 503 when the queue is full.
+  void submit(std::shared_ptr<const PreparedPrompt> prompt, BatchJob job);
+  // ApiError 503 when a submit now would be refused (checked before costly media encoding).
+  void check_capacity() const;
   const BatchGenerator& batch() const { return *batch_; }
   void shutdown() { batch_->shutdown(); }  // finishes queued and running generations
 

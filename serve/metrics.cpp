@@ -51,7 +51,7 @@ void header(std::ostringstream& s, const char* name, const char* type, const cha
 
 }  // namespace
 
-std::string Metrics::render(int slots, int running, int waiting, int64_t steps, int64_t step_rows) const {
+std::string Metrics::render(const BatchStats& loop) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream s;
   header(s, "llama_mm_requests_total", "counter", "HTTP requests by endpoint and status.");
@@ -62,16 +62,23 @@ std::string Metrics::render(int slots, int running, int waiting, int64_t steps, 
   header(s, "llama_mm_tokens_predicted_total", "counter", "Tokens generated.");
   s << "llama_mm_tokens_predicted_total " << generated_tokens_ << "\n";
   header(s, "llama_mm_slots_total", "gauge", "Generation slots (-np).");
-  s << "llama_mm_slots_total " << slots << "\n";
+  s << "llama_mm_slots_total " << loop.slots << "\n";
   header(s, "llama_mm_requests_processing", "gauge", "Generations running on a slot.");
-  s << "llama_mm_requests_processing " << running << "\n";
+  s << "llama_mm_requests_processing " << loop.running << "\n";
   header(s, "llama_mm_requests_waiting", "gauge", "Generations queued for a slot.");
-  s << "llama_mm_requests_waiting " << waiting << "\n";
+  s << "llama_mm_requests_waiting " << loop.waiting << "\n";
   header(s, "llama_mm_decode_steps_total", "counter", "Batched decode steps (one forward pass each).");
-  s << "llama_mm_decode_steps_total " << steps << "\n";
+  s << "llama_mm_decode_steps_total " << loop.steps << "\n";
   header(s, "llama_mm_decode_step_sequences_total", "counter",
          "Sequences carried by those steps (divided by the steps: the mean batch size).");
-  s << "llama_mm_decode_step_sequences_total " << step_rows << "\n";
+  s << "llama_mm_decode_step_sequences_total " << loop.step_rows << "\n";
+  header(s, "llama_mm_decode_seconds_total", "counter",
+         "Seconds inside decode steps (sequences / seconds: the loop's total decode tokens/s).");
+  s << "llama_mm_decode_seconds_total " << loop.decode_seconds << "\n";
+  header(s, "llama_mm_prefill_tokens_total", "counter", "Prompt positions prefilled by the decode loop.");
+  s << "llama_mm_prefill_tokens_total " << loop.prefill_tokens << "\n";
+  header(s, "llama_mm_prefill_seconds_total", "counter", "Seconds inside prefill chunks (decode steps wait meanwhile).");
+  s << "llama_mm_prefill_seconds_total " << loop.prefill_seconds << "\n";
   header(s, "llama_mm_media_items_total", "counter", "Media items encoded, by modality.");
   for (const auto& [m, v] : media_) s << "llama_mm_media_items_total{modality=\"" << m << "\"} " << v.first << "\n";
   header(s, "llama_mm_media_encode_seconds_total", "counter", "Seconds spent decoding and encoding media, by modality.");

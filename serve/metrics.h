@@ -1,7 +1,9 @@
 // serve/metrics.h: the counters and histograms behind GET /metrics, in the Prometheus text format (names after
 // llama.cpp's and vLLM's: requests, prompt and generated tokens, time to first token, end-to-end latency, slots
-// busy, queue depth, batched decode steps, media items and encode seconds per modality). Thread-safe.
+// busy, queue depth, decode steps and prefill and decode seconds, media items and encode seconds per modality). Thread-safe.
 #pragma once
+
+#include "llm/batch_generator.h"
 
 #include <map>
 #include <mutex>
@@ -17,8 +19,8 @@ class Metrics {
   void time_to_first_token(double seconds);
   void latency(double seconds);
   void media(const std::string& modality, int64_t items, double encode_seconds);
-  // The exposition text; the gauges and decode-loop counters are read by the caller at that moment.
-  std::string render(int slots, int running, int waiting, int64_t steps, int64_t step_rows) const;
+  // The exposition text; the slot gauges and decode-loop counters are the caller's snapshot of the loop.
+  std::string render(const BatchStats& loop) const;
 
  private:
   struct Histogram {

@@ -132,8 +132,7 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
   limits.media_path = o_.media_path;
   auto* eng = engine();
   const auto request = parse_chat_request(req.body, limits, default_sampling_params());
-  if (eng->batch().full())
-    throw ApiError(503, "unavailable_error", "every slot is busy and the queue is full; retry shortly");
+  eng->check_capacity();
   auto prompt = std::make_shared<PreparedPrompt>(eng->prepare(request));  // media encoded here, off the slots
   metrics_.media("image", prompt->n_images, prompt->image_encode_s);
   metrics_.media("video", prompt->n_videos, prompt->video_encode_s);
@@ -159,8 +158,7 @@ void Server::chat(const httplib::Request& req, httplib::Response& res) {
   };
   job.on_done = [ch](GenerateResult r) { ch->finish(std::move(r)); };
   job.on_error = [ch](const std::string& e) { ch->fail(e); };
-  const bool queued = eng->submit(prompt, std::move(job));
-  if (!queued) throw ApiError(503, "unavailable_error", "every slot is busy and the queue is full; retry shortly");
+  eng->submit(prompt, std::move(job));
 
   const std::string id = random_id("chatcmpl-");
   const int64_t created = unix_time();
@@ -382,10 +380,10 @@ void Server::routes() {
   }));
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     auto* eng = engine();
-    res.set_content(eng ? metrics_.render(eng->batch().slots(), eng->batch().running(), eng->batch().waiting(),
-                                          eng->batch().steps(), eng->batch().step_rows())
-                        : metrics_.render(o_.engine.slots, 0, 0, 0, 0),
-                    "text/plain; version=0.0.4");
+    BatchStats loop;
+    loop.slots = o_.engine.slots;
+    if (eng) loop = eng->batch().stats();
+    res.set_content(metrics_.render(loop), "text/plain; version=0.0.4");
   });
   http_.Post("/v1/chat/completions", guarded("chat", [this](const httplib::Request& req, httplib::Response& res) {
     chat(req, res);

@@ -80,5 +80,32 @@ TEST(BenchCommand, CaptionVideoReportsSamplingAgainstDecodingEverything) {
   EXPECT_EQ(test::run_cli("bench caption --video -m /x --video-file '" + clip + "'").exit_code, 2);
 }
 
+TEST(BenchCommand, ServeReportsConsistentFigures) {
+  test::TempDir dir("llama_mm_bench_serve");
+  const std::string model = (dir.path() / "base").string();
+  ASSERT_EQ(test::run_cli("init-model --arch llama --preset tiny --seed 2 -o '" + model + "'").exit_code, 0);
+  auto r = test::run_cli("bench serve -m '" + model + "' --clients 1,3 -p 4 -n 6 --requests 2 -t 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["slots"], 3);
+  ASSERT_EQ(j["rounds"].size(), 2u);
+  for (const auto& round : j["rounds"]) {
+    const int clients = round["clients"];
+    EXPECT_EQ(round["requests"], clients * 2);
+    EXPECT_EQ(round["tokens"], clients * 2 * 6);  // ignore_eos: every answer is -n tokens long
+    EXPECT_GT(round["prompt_tokens"].get<int>(), 4);
+    EXPECT_GT(round["tok_per_s"].get<double>(), 0);
+    EXPECT_GT(round["loop_decode_tok_per_s"].get<double>(), 0);
+    EXPECT_GT(round["prefill_s"].get<double>(), 0);
+    EXPECT_LE(round["ttft_p50_ms"].get<double>(), round["ttft_p99_ms"].get<double>());
+    EXPECT_LE(round["ttft_p99_ms"].get<double>(), round["latency_p99_ms"].get<double>());
+    EXPECT_GE(round["mean_batch"].get<double>(), 1.0);
+    EXPECT_LE(round["mean_batch"].get<double>(), clients);
+  }
+  EXPECT_DOUBLE_EQ(j["rounds"][0]["loop_decode_ratio_to_first_round"].get<double>(), 1.0);
+  EXPECT_EQ(test::run_cli("bench serve --clients 1").exit_code, 2);  // no model
+  EXPECT_EQ(test::run_cli("bench serve -m '" + model + "' --clients 0").exit_code, 2);
+}
+
 }  // namespace
 }  // namespace llama_mm

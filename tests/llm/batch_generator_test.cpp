@@ -139,8 +139,17 @@ TEST(BatchGenerator, ConcurrentJobsEqualGenerateAlone) {
     EXPECT_EQ(r.timings.n_prompt, static_cast<int64_t>(cases[i].prompt.size()));
   }
   // Several sequences really shared steps.
-  ASSERT_GT(gen.steps(), 0);
-  EXPECT_GT(static_cast<double>(gen.step_rows()) / gen.steps(), 1.5);
+  const auto stats = gen.stats();
+  ASSERT_GT(stats.steps, 0);
+  EXPECT_GT(static_cast<double>(stats.step_rows) / stats.steps, 1.5);
+  EXPECT_GT(stats.decode_seconds, 0);
+  // Every prompt position was prefilled once, the chunked prompt included (a job asking for no token is not).
+  int64_t prompt_positions = 0;
+  for (const auto& c : cases)
+    if (c.gp.n_predict > 0) prompt_positions += static_cast<int64_t>(c.prompt.size());
+  EXPECT_EQ(stats.prefill_tokens, prompt_positions);
+  EXPECT_GT(stats.prefill_seconds, 0);
+  EXPECT_EQ(stats.slots, 3);
   EXPECT_EQ(gen.running(), 0);
   EXPECT_EQ(gen.waiting(), 0);
 }

@@ -13,6 +13,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -110,16 +111,16 @@ class Server : public ::testing::Test {
   static int busy_slots_after_waiting() {
     int busy = -1;
     for (int i = 0; i < 100 && busy != 0; ++i) {
-      busy = metric("llama_mm_requests_processing");
+      busy = static_cast<int>(metric("llama_mm_requests_processing"));
       if (busy != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return busy;
   }
-  static int metric(const std::string& name) {
+  static double metric(const std::string& name) {
     auto r = client().Get("/metrics");
     if (!r) return -1;
     const auto at = r->body.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::stoi(r->body.substr(at + name.size() + 2));
+    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
   }
 
   static test::TempDir* dir_;
@@ -204,17 +205,29 @@ TEST_F(Server, SixteenConcurrentClientsEachGetTheirAnswerAlone) {
                                     {"max_tokens", 6}, {"temperature", 0}});
   std::vector<std::string> alone, together(16);
   for (const auto& r : requests) alone.push_back(post("/v1/chat/completions", r)["choices"][0]["message"]["content"]);
+  const double prefilled0 = metric("llama_mm_prefill_tokens_total"), steps0 = metric("llama_mm_decode_steps_total");
+  const double decode_s0 = metric("llama_mm_decode_seconds_total");
   std::vector<std::thread> threads;
+  std::atomic<int64_t> prompt_positions{0};
   for (int i = 0; i < 16; ++i)
     threads.emplace_back([&, i] {
       auto c = client();
       auto r = c.Post("/v1/chat/completions", requests[i].dump(), "application/json");
-      if (r && r->status == 200) together[i] = json::parse(r->body)["choices"][0]["message"]["content"];
-      else together[i] = "<failed: " + (r ? r->body : "no response: " + httplib::to_string(r.error())) + ">";
+      if (r && r->status == 200) {
+        const auto body = json::parse(r->body);
+        together[i] = body["choices"][0]["message"]["content"];
+        prompt_positions += body["timings"]["prompt_n"].get<int64_t>();
+      } else {
+        together[i] = "<failed: " + (r ? r->body : "no response: " + httplib::to_string(r.error())) + ">";
+      }
     });
   for (auto& t : threads) t.join();
   for (int i = 0; i < 16; ++i) EXPECT_EQ(together[i], alone[i]) << i;
   EXPECT_EQ(busy_slots_after_waiting(), 0);
+  // The loop's counters: every prompt position prefilled once, decode steps run and timed.
+  EXPECT_EQ(metric("llama_mm_prefill_tokens_total") - prefilled0, static_cast<double>(prompt_positions));
+  EXPECT_GT(metric("llama_mm_decode_steps_total"), steps0);
+  EXPECT_GT(metric("llama_mm_decode_seconds_total"), decode_s0);
 }
 
 TEST_F(Server, TranscriptionsInEveryFormatEqualTheCli) {
