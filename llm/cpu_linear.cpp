@@ -35,6 +35,8 @@ __attribute__((target("avx2,fma"))) inline void bf16_tile_avx2(const float* x, i
       _Pragma("GCC unroll 8") for (int m = 0; m < MB; ++m) acc[r][m] = _mm256_setzero_ps();
   const int64_t K8 = K & ~int64_t(7);
   for (int64_t k = 0; k < K8; k += 8) {
+    if ((k & 31) == 0)  // a 64-byte line holds 32 weights
+      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) prefetch_ahead(w + r * K + k);
     __m256 wf[R];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
       __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * K + k));
@@ -97,14 +99,6 @@ bool has_avx2_fma() {
   return ok;
 }
 
-// LibTorch routes bf16 GEMM to oneDNN on CPUs with AVX-512 BW/VL/DQ (mkldnn_bf16_device_check); there its
-// native bf16 path beats widening. Elsewhere (AVX2-only CPUs such as Zen 3) it falls back to a scalar loop.
-bool onednn_bf16_gemm_available() {
-  static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512dq") && at::globalContext().userEnabledMkldnn();
-  return ok;
-}
-
 // Widens w (bf16, n elements) into a per-thread scratch fp32 tensor that is reused across calls, so
 // prefill does not page-fault a fresh buffer for every layer.
 torch::Tensor widen_to_scratch(const torch::Tensor& w) {
@@ -121,6 +115,14 @@ torch::Tensor widen_to_scratch(const torch::Tensor& w) {
 
 }  // namespace
 
+// LibTorch routes bf16 GEMM to oneDNN on CPUs with AVX-512 BW/VL/DQ (mkldnn_bf16_device_check); there its
+// native bf16 path beats widening. Elsewhere (AVX2-only CPUs such as Zen 3) it falls back to a scalar loop.
+bool bf16_gemm_uses_onednn() {
+  static const bool ok = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512dq") && at::globalContext().userEnabledMkldnn();
+  return ok;
+}
+
 torch::Tensor linear_bf16_cpu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   TORCH_CHECK(w.scalar_type() == torch::kBFloat16 && w.dim() == 2 && w.is_contiguous() && w.device().is_cpu(),
               "linear_bf16_cpu: weight must be a contiguous 2-D CPU bf16 tensor, got ", w.sizes(), " ", w.scalar_type());
@@ -135,7 +137,7 @@ torch::Tensor linear_bf16_cpu(const torch::Tensor& x, const torch::Tensor& w, co
   if (M <= kBf16KernelMaxRows) {
     y = torch::empty({M, N}, torch::kFloat32);
     linear_bf16_small_m_out(x2, w, y);
-  } else if (onednn_bf16_gemm_available()) {
+  } else if (bf16_gemm_uses_onednn()) {
     y = torch::mm(x2.to(torch::kBFloat16), w.t()).to(torch::kFloat32);
   } else {
     y = torch::mm(x2, widen_to_scratch(w).t());

@@ -3,7 +3,7 @@
 // LibTorch 1.13's CPU bf16 GEMM is a scalar loop (about 1 GFLOP/s here), so bf16 weights are computed in fp32:
 //  - few rows (decode): an AVX2/FMA kernel widens bf16 weights to fp32 in registers, reading each weight
 //    once (memory-bound, 2 bytes per weight);
-//  - many rows (prefill): on CPUs with AVX-512 (where LibTorch's bf16 GEMM is oneDNN's) that GEMM;
+//  - many rows (prefill): on CPUs with AVX-512 (where LibTorch's bf16 GEMM is oneDNN's) that GEMM, in bf16;
 //    elsewhere the weight is widened into a reused fp32 scratch buffer and multiplied with the fp32 BLAS
 //    GEMM (OpenBLAS), which is compute-bound.
 // linear_bf16_reference() is the naive path the fast one is tested against.
@@ -28,5 +28,8 @@ void set_cpu_fast_kernels(bool on);
 bool cpu_fast_kernels();
 // Rows at or below which linear_bf16_cpu uses the fused widening kernel instead of widen-then-GEMM.
 constexpr int64_t kBf16KernelMaxRows = 8;
+// True where linear_bf16_cpu gives more rows than that to LibTorch's oneDNN bf16 GEMM (CPUs with AVX-512): the
+// input and the output are then rounded to bf16 (exact for a bf16 model, whose activations are bf16 already).
+bool bf16_gemm_uses_onednn();
 
 }  // namespace llama_mm

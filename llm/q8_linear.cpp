@@ -53,6 +53,8 @@ __attribute__((target("avx2,fma,f16c"))) inline void q8_tile_avx2(const int8_t* 
   _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)
       _Pragma("GCC unroll 8") for (int m = 0; m < MB; ++m) acc[r][m] = _mm256_setzero_ps();
   for (int64_t g = 0; g < G; ++g) {
+    if ((g & 1) == 0)  // a 64-byte line holds 2 groups
+      _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) prefetch_ahead(q + r * K + g * kQ8Group);
     __m256i wv[R], wabs[R];
     __m256 wd[R];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
