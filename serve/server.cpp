@@ -9,6 +9,7 @@
 // runs an httplib server.
 #define CPPHTTPLIB_LISTEN_BACKLOG 512
 #include <httplib.h>
+#include <sys/socket.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -120,6 +121,7 @@ class Server {
 
   ServeOptions o_;
   httplib::Server http_;
+  int listen_fd_ = -1;  // the listening socket, seen through httplib's socket-options hook
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> ready_{false};
   Metrics metrics_;
@@ -427,9 +429,17 @@ void Server::routes() {
 
 int Server::run() {
   routes();
+  http_.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = sock;
+  });
   const int port = o_.port == 0 ? http_.bind_to_any_port(o_.host) : (http_.bind_to_port(o_.host, o_.port) ? o_.port : -1);
   if (port < 0) throw Error(ErrorKind::Usage, "serve: cannot listen on " + o_.host + ":" + std::to_string(o_.port) +
                                                   " (in use, or not an address of this machine)");
+  // Debian's cpp-httplib 0.11 listens with a backlog of 5: a burst of new clients overflowed it and the
+  // kernel dropped their connections, which came back one second later (TCP's SYN retry). Listening again
+  // on the bound socket only raises the backlog.
+  if (listen_fd_ >= 0) ::listen(listen_fd_, 1024);
   std::thread listener([this] { http_.listen_after_bind(); });
   std::cerr << "serve: listening on http://" << o_.host << ":" << port << "\n" << std::flush;
 
