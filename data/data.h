@@ -1,0 +1,4 @@
+// data/data.h: the public header of data/: synthetic, seeded datasets for the demo model (issue 8).
+#pragma once
+
+#include "data/shape_scenes.h"

@@ -1,0 +1,47 @@
+// Tests for cli/data_command.cpp: `llama-mm data shapes` writes the images and the manifest, the same seed gives
+// the same files and a larger -n extends a smaller one; bad arguments are usage errors.
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace llama_mm {
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(DataCommand, ShapesWritesImagesAndAManifestReproducibly) {
+  test::TempDir dir("llama_mm_data_cli");
+  const auto a = dir.path() / "a", b = dir.path() / "b";
+  auto r = test::run_cli("data shapes -o '" + a.string() + "' -n 5 --seed 2 --size 48");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, (a / "captions.jsonl").string() + "\n");
+  EXPECT_NE(r.err.find("5/5 images"), std::string::npos) << r.err;
+  const std::string manifest = slurp(a / "captions.jsonl");
+  EXPECT_EQ(std::count(manifest.begin(), manifest.end(), '\n'), 5);
+  EXPECT_NE(manifest.find("\"image\":\"images/000004.jpg\""), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find(" background\"}"), std::string::npos) << manifest;
+  ASSERT_EQ(test::run_cli("data shapes -o '" + b.string() + "' -n 8 --seed 2 --size 48").exit_code, 0);
+  const std::string longer = slurp(b / "captions.jsonl");
+  EXPECT_EQ(longer.substr(0, manifest.size()), manifest);
+  EXPECT_EQ(slurp(a / "images" / "000003.jpg"), slurp(b / "images" / "000003.jpg"));
+  ASSERT_EQ(test::run_cli("data shapes -o '" + b.string() + "' -n 5 --seed 3 --size 48").exit_code, 0);
+  EXPECT_NE(slurp(b / "captions.jsonl"), manifest);
+
+  EXPECT_EQ(test::run_cli("data shapes -o '" + a.string() + "' -n 0").exit_code, 2);
+  EXPECT_EQ(test::run_cli("data shapes -o '" + a.string() + "' -n 2 --format gif").exit_code, 2);
+  EXPECT_EQ(test::run_cli("data shapes -o '" + a.string() + "' -n 2 --size 8").exit_code, 2);
+  EXPECT_EQ(test::run_cli("data shapes -n 2").exit_code, 2);
+  EXPECT_EQ(test::run_cli("data").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace llama_mm
