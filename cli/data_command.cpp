@@ -2,9 +2,11 @@
 //
 //   llama-mm data shapes -o data/shapes-train -n 5000 --seed 1     images/*.jpg + captions.jsonl (train's jsonl)
 //   llama-mm data shapes -o data/shapes-test -n 500 --seed 2       a held-out split: another seed
+//   llama-mm data motion -o data/motion-train -n 2000 --seed 1     videos/*.mp4 + captions.jsonl
 #include "cli/commands.h"
 #include "data/data.h"
 
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -12,15 +14,24 @@ namespace llama_mm::cli {
 
 namespace {
 
-int run_data_shapes(const data::ShapesDatasetOptions& o) {
-  int64_t shown = 0;
-  const auto manifest = data::write_shapes_dataset(o, [&](int64_t done, int64_t n) {
-    if (done == n || done - shown >= std::max<int64_t>(1, n / 10)) {
-      std::cerr << "data shapes: " << done << "/" << n << " images\n";
-      shown = done;
+// Progress on stderr about every tenth of the way.
+std::function<void(int64_t, int64_t)> progress(const std::string& what, const std::string& unit) {
+  auto shown = std::make_shared<int64_t>(0);
+  return [=](int64_t done, int64_t n) {
+    if (done == n || done - *shown >= std::max<int64_t>(1, n / 10)) {
+      std::cerr << "data " << what << ": " << done << "/" << n << " " << unit << "\n";
+      *shown = done;
     }
-  });
-  std::cout << manifest << "\n";
+  };
+}
+
+int run_data_shapes(const data::ShapesDatasetOptions& o) {
+  std::cout << data::write_shapes_dataset(o, progress("shapes", "images")) << "\n";
+  return 0;
+}
+
+int run_data_motion(const data::MotionDatasetOptions& o) {
+  std::cout << data::write_motion_dataset(o, progress("motion", "clips")) << "\n";
   return 0;
 }
 
@@ -38,6 +49,17 @@ void add_data_command(CLI::App& app, Action& action) {
   shapes->add_option("--size", o->size, "Image side in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
   shapes->add_option("--format", o->format, "jpg or png")->capture_default_str()->check(CLI::IsMember({"jpg", "png"}));
   shapes->callback([o, &action] { action = [o] { return run_data_shapes(*o); }; });
+
+  auto m = std::make_shared<data::MotionDatasetOptions>();
+  auto* motion = data_cmd->add_subcommand(
+      "motion", "Short H.264 clips of a shape that moves left/right/up/down, grows or shrinks (\"a red circle grows\")");
+  motion->add_option("-o,--out", m->out_dir, "Output folder (videos/ and captions.jsonl)")->required();
+  motion->add_option("-n", m->n, "Number of clips")->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
+  motion->add_option("--seed", m->seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
+  motion->add_option("--size", m->size, "Frame side in pixels (even)")->capture_default_str()->check(CLI::Range(32, 4096));
+  motion->add_option("--frames", m->frames, "Frames per clip")->capture_default_str()->check(CLI::Range(2, 1024));
+  motion->add_option("--fps", m->fps, "Frames per second")->capture_default_str()->check(CLI::Range(1, 240));
+  motion->callback([m, &action] { action = [m] { return run_data_motion(*m); }; });
 }
 
 }  // namespace llama_mm::cli

@@ -144,8 +144,8 @@ std::vector<cv::Point> outline(const ShapeItem& it, int corners, double inner_ra
 
 }  // namespace
 
-std::vector<uint8_t> render_shape_scene(const ShapeScene& scene, int size, uint64_t noise_seed) {
-  std::mt19937_64 rng(noise_seed ^ 0x5DEECE66Dull);
+std::vector<uint8_t> render_shape_scene(const ShapeScene& scene, int size, uint64_t look_seed, uint64_t noise_seed) {
+  std::mt19937_64 rng(look_seed ^ 0x5DEECE66Dull);
   auto jitter = [&](int v) { return std::clamp(v + std::uniform_int_distribution<int>(-20, 20)(rng), 0, 255); };
   const auto bg = background_rgb(scene.background);
   cv::Mat img(size, size, CV_8UC3, cv::Scalar(jitter(bg[0]), jitter(bg[1]), jitter(bg[2])));  // RGB order
@@ -173,7 +173,7 @@ std::vector<uint8_t> render_shape_scene(const ShapeScene& scene, int size, uint6
   }
   const double sigma = std::uniform_real_distribution<double>(0, 8)(rng);
   cv::Mat noise(size, size, CV_32FC3);
-  cv::RNG cv_rng(rng());
+  cv::RNG cv_rng(item_seed(noise_seed, 1));
   cv_rng.fill(noise, cv::RNG::NORMAL, 0, sigma);
   cv::Mat noisy;
   img.convertTo(noisy, CV_32FC3);

@@ -51,9 +51,13 @@ std::string shape_caption(const ShapeScene& scene);
 // A random scene for an image of size × size pixels (size >= 32).
 ShapeScene random_shape_scene(uint64_t seed, int size);
 
-// The scene drawn (anti-aliased) with colour jitter and Gaussian pixel noise drawn from `noise_seed`:
-// size · size · 3 bytes, RGB, row-major.
-std::vector<uint8_t> render_shape_scene(const ShapeScene& scene, int size, uint64_t noise_seed);
+// The scene drawn (anti-aliased): size · size · 3 bytes, RGB, row-major. The colour jitter and the noise level
+// come from `look_seed`, the Gaussian noise itself from `noise_seed` (the frames of a clip share one look and
+// differ in noise).
+std::vector<uint8_t> render_shape_scene(const ShapeScene& scene, int size, uint64_t look_seed, uint64_t noise_seed);
+inline std::vector<uint8_t> render_shape_scene(const ShapeScene& scene, int size, uint64_t seed) {
+  return render_shape_scene(scene, size, seed, seed);
+}
 
 // The nominal RGB of a colour or background (jitter stays within ±20 of it, noise adds σ <= 8).
 std::vector<int> color_rgb(Color c);

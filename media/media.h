@@ -36,3 +36,4 @@
 #include "media/pil_resize.h"
 #include "media/transcript_format.h"
 #include "media/video_decode.h"
+#include "media/video_encode.h"

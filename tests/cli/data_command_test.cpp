@@ -1,5 +1,5 @@
-// Tests for cli/data_command.cpp: `llama-mm data shapes` writes the images and the manifest, the same seed gives
-// the same files and a larger -n extends a smaller one; bad arguments are usage errors.
+// Tests for cli/data_command.cpp: `llama-mm data shapes` and `data motion` write the media and the manifest, the
+// same seed gives the same files and a larger -n extends a smaller one; bad arguments are usage errors.
 #include "test_util.h"
 
 #include <gtest/gtest.h>
@@ -41,6 +41,21 @@ TEST(DataCommand, ShapesWritesImagesAndAManifestReproducibly) {
   EXPECT_EQ(test::run_cli("data shapes -o '" + a.string() + "' -n 2 --size 8").exit_code, 2);
   EXPECT_EQ(test::run_cli("data shapes -n 2").exit_code, 2);
   EXPECT_EQ(test::run_cli("data").exit_code, 2);
+}
+
+TEST(DataCommand, MotionWritesClipsAndAManifestQuietly) {
+  test::TempDir dir("llama_mm_data_motion_cli");
+  const auto out = dir.path() / "m";
+  auto r = test::run_cli("data motion -o '" + out.string() + "' -n 3 --seed 5 --size 48 --frames 6 --fps 6");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, (out / "captions.jsonl").string() + "\n");
+  EXPECT_EQ(r.err.find("libx264"), std::string::npos) << r.err;  // the encoder's statistics stay quiet
+  const std::string manifest = slurp(out / "captions.jsonl");
+  EXPECT_EQ(std::count(manifest.begin(), manifest.end(), '\n'), 3);
+  EXPECT_NE(manifest.find("\"video\":\"videos/000002.mp4\""), std::string::npos) << manifest;
+  EXPECT_TRUE(std::filesystem::exists(out / "videos" / "000002.mp4"));
+  EXPECT_EQ(test::run_cli("data motion -o '" + out.string() + "' -n 2 --size 47").exit_code, 2);
+  EXPECT_EQ(test::run_cli("data motion -o '" + out.string() + "' -n 2 --frames 1").exit_code, 2);
 }
 
 }  // namespace

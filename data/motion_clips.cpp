@@ -1,0 +1,136 @@
+// data/motion_clips.cpp: see motion_clips.h.
+#include "data/motion_clips.h"
+
+#include "llm/atomic_file.h"
+#include "llm/error.h"
+#include "media/video_encode.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+namespace llama_mm::data {
+
+namespace fs = std::filesystem;
+
+const std::vector<Motion>& all_motions() {
+  static const std::vector<Motion> v = {Motion::Left, Motion::Right, Motion::Up, Motion::Down, Motion::Grows, Motion::Shrinks};
+  return v;
+}
+
+const char* motion_name(Motion m) {
+  static const char* names[] = {"moves left", "moves right", "moves up", "moves down", "grows", "shrinks"};
+  return names[static_cast<int>(m)];
+}
+
+Motion reversed(Motion m) {
+  static const Motion r[] = {Motion::Right, Motion::Left, Motion::Down, Motion::Up, Motion::Shrinks, Motion::Grows};
+  return r[static_cast<int>(m)];
+}
+
+std::string motion_caption(const MotionClip& clip) {
+  const char* color = color_name(clip.start.color);
+  return std::string(std::strchr("aeiou", color[0]) ? "an " : "a ") + color + " " + shape_name(clip.start.shape) +
+         " " + motion_name(clip.motion);
+}
+
+MotionClip random_motion_clip(uint64_t seed, int size, int frames) {
+  if (size < 32 || frames < 2)
+    throw Error(ErrorKind::Usage, "motion clips need images of at least 32 pixels and at least 2 frames");
+  std::mt19937_64 rng(seed);
+  auto uniform = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  MotionClip c;
+  c.size = size;
+  c.frames = frames;
+  c.background = static_cast<Background>(pick(3));
+  c.motion = all_motions()[pick(static_cast<int>(all_motions().size()))];
+  auto& it = c.start;
+  it.shape = all_shapes()[pick(static_cast<int>(all_shapes().size()))];
+  it.color = all_colors()[pick(static_cast<int>(all_colors().size()))];
+  it.angle = it.shape == Shape::Square ? static_cast<float>(uniform(-20, 20)) : static_cast<float>(uniform(0, 360));
+  const bool moves = c.motion != Motion::Grows && c.motion != Motion::Shrinks;
+  if (moves) {
+    it.radius = static_cast<float>(size * uniform(0.08, 0.14));
+    c.distance = static_cast<float>(size * uniform(0.3, 0.45));
+    c.end_radius = it.radius;
+    // The path's two ends, low and high along its axis, then the direction picks which comes first.
+    const double lo = uniform(it.radius + 2, size - it.radius - 2 - c.distance);
+    const double across = uniform(it.radius + 2, size - it.radius - 2);
+    const bool forward = c.motion == Motion::Right || c.motion == Motion::Down;
+    const double along = forward ? lo : lo + c.distance;
+    const bool horizontal = c.motion == Motion::Left || c.motion == Motion::Right;
+    it.cx = static_cast<float>(horizontal ? along : across);
+    it.cy = static_cast<float>(horizontal ? across : along);
+  } else {
+    const double small = size * uniform(0.05, 0.08), large = small * uniform(2.0, 2.6);
+    it.radius = static_cast<float>(c.motion == Motion::Grows ? small : large);
+    c.end_radius = static_cast<float>(c.motion == Motion::Grows ? large : small);
+    it.cx = static_cast<float>(uniform(large + 2, size - large - 2));
+    it.cy = static_cast<float>(uniform(large + 2, size - large - 2));
+  }
+  return c;
+}
+
+std::vector<ShapeItem> motion_items(const MotionClip& c) {
+  std::vector<ShapeItem> out;
+  for (int f = 0; f < c.frames; ++f) {
+    const float t = static_cast<float>(f) / static_cast<float>(c.frames - 1);
+    ShapeItem it = c.start;
+    switch (c.motion) {
+      case Motion::Left: it.cx -= t * c.distance; break;
+      case Motion::Right: it.cx += t * c.distance; break;
+      case Motion::Up: it.cy -= t * c.distance; break;
+      case Motion::Down: it.cy += t * c.distance; break;
+      default: it.radius += t * (c.end_radius - c.start.radius); break;
+    }
+    out.push_back(it);
+  }
+  return out;
+}
+
+MotionClip reverse_clip(const MotionClip& c) {
+  MotionClip r = c;
+  r.motion = reversed(c.motion);
+  r.start = motion_items(c).back();
+  r.end_radius = c.start.radius;
+  return r;
+}
+
+std::string write_motion_dataset(const MotionDatasetOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
+  if (o.out_dir.empty()) throw Error(ErrorKind::Usage, "data motion: an output folder is required");
+  if (o.n < 1) throw Error(ErrorKind::Usage, "data motion: the number of clips must be at least 1");
+  if (o.size % 2 || o.size < 32) throw Error(ErrorKind::Usage, "data motion: --size must be even and at least 32");
+  if (o.frames < 2 || o.fps < 1) throw Error(ErrorKind::Usage, "data motion: --frames must be at least 2, --fps at least 1");
+  const fs::path dir(o.out_dir), videos = dir / "videos";
+  std::error_code ec;
+  fs::create_directories(videos, ec);
+  if (ec) throw Error(ErrorKind::Runtime, "data motion: cannot create " + videos.string() + ": " + ec.message());
+  std::ostringstream manifest;
+  for (int64_t i = 0; i < o.n; ++i) {
+    const uint64_t s = item_seed(o.seed, i);
+    const auto clip = random_motion_clip(s, o.size, o.frames);
+    char name[32];
+    std::snprintf(name, sizeof name, "%06lld.mp4", static_cast<long long>(i));
+    media::VideoWriter writer((videos / name).string(), o.size, o.size, o.fps);
+    ShapeScene scene;
+    scene.background = clip.background;
+    int64_t f = 0;
+    for (const auto& it : motion_items(clip)) {
+      scene.items = {it};
+      writer.write(render_shape_scene(scene, o.size, s, item_seed(s, ++f)));
+    }
+    writer.finish();
+    manifest << nlohmann::json{{"video", "videos/" + std::string(name)}, {"text", motion_caption(clip)}}.dump() << "\n";
+    if (progress) progress(i + 1, o.n);
+  }
+  const std::string path = (dir / "captions.jsonl").string();
+  write_file_atomic(path, manifest.str());
+  return path;
+}
+
+}  // namespace llama_mm::data
