@@ -3,6 +3,7 @@
 //   llama-mm data shapes -o data/shapes-train -n 5000 --seed 1     images/*.jpg + captions.jsonl (train's jsonl)
 //   llama-mm data shapes -o data/shapes-test -n 500 --seed 2       a held-out split: another seed
 //   llama-mm data motion -o data/motion-train -n 2000 --seed 1     videos/*.mp4 + captions.jsonl
+//   llama-mm data speech -o data/speech-test -n 300 --seed 2 --split test   audio/*.wav + transcripts.jsonl
 #include "cli/commands.h"
 #include "data/data.h"
 
@@ -27,6 +28,17 @@ std::function<void(int64_t, int64_t)> progress(const std::string& what, const st
 
 int run_data_shapes(const data::ShapesDatasetOptions& o) {
   std::cout << data::write_shapes_dataset(o, progress("shapes", "images")) << "\n";
+  return 0;
+}
+
+struct SpeechCommandOptions {
+  data::SpeechDatasetOptions p;
+  std::string split = "train";
+};
+
+int run_data_speech(SpeechCommandOptions o) {
+  o.p.split = o.split == "test" ? data::SpeechSplit::Test : data::SpeechSplit::Train;
+  std::cout << data::write_speech_dataset(o.p, progress("speech", "utterances")) << "\n";
   return 0;
 }
 
@@ -60,6 +72,17 @@ void add_data_command(CLI::App& app, Action& action) {
   motion->add_option("--frames", m->frames, "Frames per clip")->capture_default_str()->check(CLI::Range(2, 1024));
   motion->add_option("--fps", m->fps, "Frames per second")->capture_default_str()->check(CLI::Range(1, 240));
   motion->callback([m, &action] { action = [m] { return run_data_motion(*m); }; });
+
+  auto sp = std::make_shared<SpeechCommandOptions>();
+  auto* speech = data_cmd->add_subcommand(
+      "speech", "Utterances spoken by espeak-ng (many voices, speeds, pitches, light noise) with their transcripts");
+  speech->add_option("-o,--out", sp->p.out_dir, "Output folder (audio/ and transcripts.jsonl)")->required();
+  speech->add_option("-n", sp->p.n, "Number of utterances")->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
+  speech->add_option("--seed", sp->p.seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
+  speech->add_option("--split", sp->split, "train (two accents held out) or test (every accent)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "test"}));
+  speech->callback([sp, &action] { action = [sp] { return run_data_speech(*sp); }; });
 }
 
 }  // namespace llama_mm::cli

@@ -3,3 +3,4 @@
 
 #include "data/motion_clips.h"
 #include "data/shape_scenes.h"
+#include "data/spoken_utterances.h"

@@ -1,17 +1,16 @@
 // data/motion_clips.cpp: see motion_clips.h.
 #include "data/motion_clips.h"
 
-#include "llm/atomic_file.h"
+#include "data/dataset_writer.h"
+
 #include "llm/error.h"
 #include "media/video_encode.h"
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
-#include <sstream>
 
 namespace llama_mm::data {
 
@@ -102,35 +101,26 @@ MotionClip reverse_clip(const MotionClip& c) {
 }
 
 std::string write_motion_dataset(const MotionDatasetOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
-  if (o.out_dir.empty()) throw Error(ErrorKind::Usage, "data motion: an output folder is required");
-  if (o.n < 1) throw Error(ErrorKind::Usage, "data motion: the number of clips must be at least 1");
   if (o.size % 2 || o.size < 32) throw Error(ErrorKind::Usage, "data motion: --size must be even and at least 32");
   if (o.frames < 2 || o.fps < 1) throw Error(ErrorKind::Usage, "data motion: --frames must be at least 2, --fps at least 1");
-  const fs::path dir(o.out_dir), videos = dir / "videos";
-  std::error_code ec;
-  fs::create_directories(videos, ec);
-  if (ec) throw Error(ErrorKind::Runtime, "data motion: cannot create " + videos.string() + ": " + ec.message());
-  std::ostringstream manifest;
-  for (int64_t i = 0; i < o.n; ++i) {
-    const uint64_t s = item_seed(o.seed, i);
-    const auto clip = random_motion_clip(s, o.size, o.frames);
-    char name[32];
-    std::snprintf(name, sizeof name, "%06lld.mp4", static_cast<long long>(i));
-    media::VideoWriter writer((videos / name).string(), o.size, o.size, o.fps);
-    ShapeScene scene;
-    scene.background = clip.background;
-    int64_t f = 0;
-    for (const auto& it : motion_items(clip)) {
-      scene.items = {it};
-      writer.write(render_shape_scene(scene, o.size, s, item_seed(s, ++f)));
-    }
-    writer.finish();
-    manifest << nlohmann::json{{"video", "videos/" + std::string(name)}, {"text", motion_caption(clip)}}.dump() << "\n";
-    if (progress) progress(i + 1, o.n);
-  }
-  const std::string path = (dir / "captions.jsonl").string();
-  write_file_atomic(path, manifest.str());
-  return path;
+  return detail::write_dataset(
+      "data motion", o.out_dir, o.n, "videos", "captions.jsonl",
+      [&](int64_t i, const fs::path& videos) {
+        const uint64_t s = item_seed(o.seed, i);
+        const auto clip = random_motion_clip(s, o.size, o.frames);
+        const std::string name = detail::item_file_name(i, "mp4");
+        media::VideoWriter writer((videos / name).string(), o.size, o.size, o.fps);
+        ShapeScene scene;
+        scene.background = clip.background;
+        int64_t f = 0;
+        for (const auto& it : motion_items(clip)) {
+          scene.items = {it};
+          writer.write(render_shape_scene(scene, o.size, s, item_seed(s, ++f)));
+        }
+        writer.finish();
+        return nlohmann::json{{"video", "videos/" + name}, {"text", motion_caption(clip)}};
+      },
+      progress);
 }
 
 }  // namespace llama_mm::data

@@ -1,6 +1,8 @@
 // data/shape_scenes.cpp: see shape_scenes.h.
 #include "data/shape_scenes.h"
 
+#include "data/dataset_writer.h"
+
 #include "llm/atomic_file.h"
 #include "llm/error.h"
 
@@ -11,12 +13,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
-#include <sstream>
 
 namespace llama_mm::data {
 
@@ -183,35 +183,26 @@ std::vector<uint8_t> render_shape_scene(const ShapeScene& scene, int size, uint6
 }
 
 std::string write_shapes_dataset(const ShapesDatasetOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
-  if (o.out_dir.empty()) throw Error(ErrorKind::Usage, "data shapes: an output folder is required");
-  if (o.n < 1) throw Error(ErrorKind::Usage, "data shapes: the number of images must be at least 1");
   if (o.format != "jpg" && o.format != "png")
     throw Error(ErrorKind::Usage, "data shapes: --format must be jpg or png, got '" + o.format + "'");
-  const fs::path dir(o.out_dir), images = dir / "images";
-  std::error_code ec;
-  fs::create_directories(images, ec);
-  if (ec) throw Error(ErrorKind::Runtime, "data shapes: cannot create " + images.string() + ": " + ec.message());
   const std::vector<int> params = o.format == "jpg" ? std::vector<int>{cv::IMWRITE_JPEG_QUALITY, 95}
                                                     : std::vector<int>{cv::IMWRITE_PNG_COMPRESSION, 6};
-  std::ostringstream manifest;
-  for (int64_t i = 0; i < o.n; ++i) {
-    const uint64_t s = item_seed(o.seed, i);
-    const auto scene = random_shape_scene(s, o.size);
-    auto rgb = render_shape_scene(scene, o.size, s);
-    cv::Mat img(o.size, o.size, CV_8UC3, rgb.data()), bgr;
-    cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
-    char name[32];
-    std::snprintf(name, sizeof name, "%06lld.%s", static_cast<long long>(i), o.format.c_str());
-    std::vector<uchar> bytes;
-    if (!cv::imencode("." + o.format, bgr, bytes, params))
-      throw Error(ErrorKind::Runtime, "data shapes: cannot encode image " + std::string(name));
-    write_file_atomic((images / name).string(), std::string(bytes.begin(), bytes.end()));
-    manifest << nlohmann::json{{"image", "images/" + std::string(name)}, {"text", shape_caption(scene)}}.dump() << "\n";
-    if (progress) progress(i + 1, o.n);
-  }
-  const std::string path = (dir / "captions.jsonl").string();
-  write_file_atomic(path, manifest.str());
-  return path;
+  return detail::write_dataset(
+      "data shapes", o.out_dir, o.n, "images", "captions.jsonl",
+      [&](int64_t i, const fs::path& images) {
+        const uint64_t s = item_seed(o.seed, i);
+        const auto scene = random_shape_scene(s, o.size);
+        auto rgb = render_shape_scene(scene, o.size, s);
+        cv::Mat img(o.size, o.size, CV_8UC3, rgb.data()), bgr;
+        cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
+        const std::string name = detail::item_file_name(i, o.format);
+        std::vector<uchar> bytes;
+        if (!cv::imencode("." + o.format, bgr, bytes, params))
+          throw Error(ErrorKind::Runtime, "data shapes: cannot encode image " + name);
+        write_file_atomic((images / name).string(), std::string(bytes.begin(), bytes.end()));
+        return nlohmann::json{{"image", "images/" + name}, {"text", shape_caption(scene)}};
+      },
+      progress);
 }
 
 }  // namespace llama_mm::data

@@ -29,6 +29,7 @@
 #pragma once
 
 #include "media/audio_decode.h"
+#include "media/audio_encode.h"
 #include "media/audio_segment.h"
 #include "media/image_decode.h"
 #include "media/log_mel.h"

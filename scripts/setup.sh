@@ -9,7 +9,7 @@ pkgs=(
   libtorch-dev libopenblas0-pthread
   libopencv-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  ffmpeg
+  ffmpeg espeak-ng
   libyaml-cpp-dev libgtest-dev libgmock-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libspdlog-dev libpcre2-dev
   libgloo-dev

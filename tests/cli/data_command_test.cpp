@@ -58,5 +58,18 @@ TEST(DataCommand, MotionWritesClipsAndAManifestQuietly) {
   EXPECT_EQ(test::run_cli("data motion -o '" + out.string() + "' -n 2 --frames 1").exit_code, 2);
 }
 
+TEST(DataCommand, SpeechWritesWavsAndTranscripts) {
+  test::TempDir dir("llama_mm_data_speech_cli");
+  const auto out = dir.path() / "s";
+  auto r = test::run_cli("data speech -o '" + out.string() + "' -n 2 --seed 1 --split test");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, (out / "transcripts.jsonl").string() + "\n");
+  const std::string manifest = slurp(out / "transcripts.jsonl");
+  EXPECT_EQ(std::count(manifest.begin(), manifest.end(), '\n'), 2);
+  EXPECT_NE(manifest.find("\"audio\":\"audio/000001.wav\""), std::string::npos) << manifest;
+  EXPECT_TRUE(std::filesystem::exists(out / "audio" / "000001.wav"));
+  EXPECT_EQ(test::run_cli("data speech -o '" + out.string() + "' -n 2 --split dev").exit_code, 2);
+}
+
 }  // namespace
 }  // namespace llama_mm
