@@ -54,7 +54,8 @@ void add_data_command(CLI::App& app, Action& action) {
   data_cmd->require_subcommand(1);
   auto o = std::make_shared<data::ShapesDatasetOptions>();
   auto* shapes = data_cmd->add_subcommand(
-      "shapes", "Images of 1-3 coloured shapes with captions (\"two red circles and a blue square on a white background\")");
+      "shapes",
+      "Images of 1-3 coloured shapes with captions (\"two red circles and a blue square on a white background\")");
   shapes->add_option("-o,--out", o->out_dir, "Output folder (images/ and captions.jsonl)")->required();
   shapes->add_option("-n", o->n, "Number of images")->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
   shapes->add_option("--seed", o->seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
@@ -64,11 +65,14 @@ void add_data_command(CLI::App& app, Action& action) {
 
   auto m = std::make_shared<data::MotionDatasetOptions>();
   auto* motion = data_cmd->add_subcommand(
-      "motion", "Short H.264 clips of a shape that moves left/right/up/down, grows or shrinks (\"a red circle grows\")");
+      "motion",
+      "Short H.264 clips of a shape that moves left/right/up/down, grows or shrinks (\"a red circle grows\")");
   motion->add_option("-o,--out", m->out_dir, "Output folder (videos/ and captions.jsonl)")->required();
   motion->add_option("-n", m->n, "Number of clips")->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
   motion->add_option("--seed", m->seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
-  motion->add_option("--size", m->size, "Frame side in pixels (even)")->capture_default_str()->check(CLI::Range(32, 4096));
+  motion->add_option("--size", m->size, "Frame side in pixels (even)")
+      ->capture_default_str()
+      ->check(CLI::Range(32, 4096));
   motion->add_option("--frames", m->frames, "Frames per clip")->capture_default_str()->check(CLI::Range(2, 1024));
   motion->add_option("--fps", m->fps, "Frames per second")->capture_default_str()->check(CLI::Range(1, 240));
   motion->callback([m, &action] { action = [m] { return run_data_motion(*m); }; });
@@ -77,7 +81,9 @@ void add_data_command(CLI::App& app, Action& action) {
   auto* speech = data_cmd->add_subcommand(
       "speech", "Utterances spoken by espeak-ng (many voices, speeds, pitches, light noise) with their transcripts");
   speech->add_option("-o,--out", sp->p.out_dir, "Output folder (audio/ and transcripts.jsonl)")->required();
-  speech->add_option("-n", sp->p.n, "Number of utterances")->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
+  speech->add_option("-n", sp->p.n, "Number of utterances")
+      ->required()
+      ->check(CLI::Range(int64_t(1), int64_t(10000000)));
   speech->add_option("--seed", sp->p.seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
   speech->add_option("--split", sp->split, "train (two accents held out) or test (every accent)")
       ->capture_default_str()

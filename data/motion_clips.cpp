@@ -17,7 +17,8 @@ namespace llama_mm::data {
 namespace fs = std::filesystem;
 
 const std::vector<Motion>& all_motions() {
-  static const std::vector<Motion> v = {Motion::Left, Motion::Right, Motion::Up, Motion::Down, Motion::Grows, Motion::Shrinks};
+  static const std::vector<Motion> v = {Motion::Left, Motion::Right, Motion::Up,
+                                        Motion::Down, Motion::Grows, Motion::Shrinks};
   return v;
 }
 
@@ -33,8 +34,8 @@ Motion reversed(Motion m) {
 
 std::string motion_caption(const MotionClip& clip) {
   const char* color = color_name(clip.start.color);
-  return std::string(std::strchr("aeiou", color[0]) ? "an " : "a ") + color + " " + shape_name(clip.start.shape) +
-         " " + motion_name(clip.motion);
+  return std::string(std::strchr("aeiou", color[0]) ? "an " : "a ") + color + " " + shape_name(clip.start.shape) + " " +
+         motion_name(clip.motion);
 }
 
 MotionClip random_motion_clip(uint64_t seed, int size, int frames) {
@@ -102,7 +103,8 @@ MotionClip reverse_clip(const MotionClip& c) {
 
 std::string write_motion_dataset(const MotionDatasetOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
   if (o.size % 2 || o.size < 32) throw Error(ErrorKind::Usage, "data motion: --size must be even and at least 32");
-  if (o.frames < 2 || o.fps < 1) throw Error(ErrorKind::Usage, "data motion: --frames must be at least 2, --fps at least 1");
+  if (o.frames < 2 || o.fps < 1)
+    throw Error(ErrorKind::Usage, "data motion: --frames must be at least 2, --fps at least 1");
   return detail::write_dataset(
       "data motion", o.out_dir, o.n, "videos", "captions.jsonl",
       [&](int64_t i, const fs::path& videos) {

@@ -42,7 +42,7 @@ struct MotionDatasetOptions {
   std::string out_dir;
   int64_t n = 0;
   uint64_t seed = 0;
-  int size = 128;   // even
+  int size = 128;  // even
   int frames = 16;
   int fps = 8;
 };

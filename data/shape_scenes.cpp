@@ -49,7 +49,8 @@ const char* background_name(Background b) {
 }
 
 std::vector<int> color_rgb(Color c) {
-  static const int rgb[][3] = {{215, 35, 35}, {35, 160, 60}, {40, 80, 215}, {235, 205, 35}, {135, 50, 165}, {245, 135, 25}};
+  static const int rgb[][3] = {{215, 35, 35},  {35, 160, 60},  {40, 80, 215},
+                               {235, 205, 35}, {135, 50, 165}, {245, 135, 25}};
   const auto& v = rgb[static_cast<int>(c)];
   return {v[0], v[1], v[2]};
 }
@@ -94,7 +95,8 @@ uint64_t item_seed(uint64_t seed, int64_t i) {
 }
 
 ShapeScene random_shape_scene(uint64_t seed, int size) {
-  if (size < 32) throw Error(ErrorKind::Usage, "shape scenes need images of at least 32 pixels, got " + std::to_string(size));
+  if (size < 32)
+    throw Error(ErrorKind::Usage, "shape scenes need images of at least 32 pixels, got " + std::to_string(size));
   std::mt19937_64 rng(seed);
   auto uniform = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
   auto pick = [&](int n) { return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(rng)); };

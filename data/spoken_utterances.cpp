@@ -27,33 +27,33 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kDigits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
-const std::vector<std::string> kNumbers = {"ten",     "eleven",   "twelve",  "thirteen", "fourteen", "fifteen",
-                                           "sixteen", "seventeen", "eighteen", "nineteen", "twenty",  "thirty",
-                                           "forty",   "fifty",    "hundred"};
-const std::vector<std::string> kColors = {"red", "green", "blue", "yellow", "purple", "orange", "black", "white",
-                                          "gray", "pink", "brown"};
+const std::vector<std::string> kDigits = {"zero", "one", "two",   "three", "four",
+                                          "five", "six", "seven", "eight", "nine"};
+const std::vector<std::string> kNumbers = {"ten",     "eleven",  "twelve",    "thirteen", "fourteen",
+                                           "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+                                           "twenty",  "thirty",  "forty",     "fifty",    "hundred"};
+const std::vector<std::string> kColors = {"red",   "green", "blue", "yellow", "purple", "orange",
+                                          "black", "white", "gray", "pink",   "brown"};
 const std::vector<std::string> kShapes = {"circle", "square", "triangle", "star", "hexagon", "box", "ball", "line"};
-const std::vector<std::string> kSizes = {"small", "big", "large", "tiny", "long", "short", "old", "new",
-                                         "heavy", "light", "dark", "bright", "round", "flat"};
+const std::vector<std::string> kSizes = {"small", "big",   "large", "tiny", "long",   "short", "old",
+                                         "new",   "heavy", "light", "dark", "bright", "round", "flat"};
 const std::vector<std::string> kDirections = {"left", "right", "up", "down", "forward", "back", "around"};
 const std::vector<std::string> kMoveVerbs = {"move", "turn", "push", "pull", "slide", "roll", "drag"};
-const std::vector<std::string> kActions = {"open", "close", "show", "hide", "find", "take", "bring", "stop",
-                                           "start", "check", "clean", "paint", "count", "lift", "drop", "hold",
-                                           "wash",  "fix",   "move",  "carry", "fold",  "fill", "empty", "read",
-                                           "call",  "play"};
-const std::vector<std::string> kObjects = {"door",   "window", "light", "table", "chair", "book",  "cup",
-                                           "box",    "car",    "phone", "lamp",  "key",   "bag",   "bottle",
-                                           "screen", "wall",   "floor", "plate", "map",   "camera",
-                                           "pen",    "paper",  "clock", "shoe",  "coat",  "bed",   "desk",
-                                           "radio",  "fridge", "oven",  "sink",  "mirror", "basket", "ladder",
-                                           "bridge", "boat",   "train", "bike",  "tree",  "flower"};
-const std::vector<std::string> kPlaces = {"kitchen", "garden", "office", "room", "house", "street", "park", "school",
-                                          "station", "garage", "library", "shop", "hall", "yard"};
+const std::vector<std::string> kActions = {
+    "open", "close", "show", "hide", "find", "take", "bring", "stop", "start", "check", "clean", "paint", "count",
+    "lift", "drop",  "hold", "wash", "fix",  "move", "carry", "fold", "fill",  "empty", "read",  "call",  "play"};
+const std::vector<std::string> kObjects = {
+    "door", "window", "light",  "table",  "chair",  "book", "cup",   "box",   "car",    "phone",
+    "lamp", "key",    "bag",    "bottle", "screen", "wall", "floor", "plate", "map",    "camera",
+    "pen",  "paper",  "clock",  "shoe",   "coat",   "bed",  "desk",  "radio", "fridge", "oven",
+    "sink", "mirror", "basket", "ladder", "bridge", "boat", "train", "bike",  "tree",   "flower"};
+const std::vector<std::string> kPlaces = {"kitchen", "garden",  "office", "room",    "house", "street", "park",
+                                          "school",  "station", "garage", "library", "shop",  "hall",   "yard"};
 const std::vector<std::string> kTimes = {"now", "today", "tomorrow", "later", "again", "soon", "tonight"};
 const std::vector<std::string> kRelations = {"near", "under", "next to", "on", "in", "behind"};
-const std::vector<std::string> kFunction = {"the", "a", "an", "and", "to", "in", "on", "of", "please", "is", "it",
-                                            "near", "under", "then", "with", "my", "this", "that", "at", "next"};
+const std::vector<std::string> kFunction = {"the",  "a",      "an",   "and",  "to",   "in",    "on",
+                                            "of",   "please", "is",   "it",   "near", "under", "then",
+                                            "with", "my",     "this", "that", "at",   "next"};
 
 const std::string& pick(std::mt19937_64& rng, const std::vector<std::string>& v) {
   return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)];
@@ -70,7 +70,8 @@ std::string random_sentence(std::mt19937_64& rng) {
   std::string s;
   switch (kind) {
     case 0:
-      s = pick(rng, kMoveVerbs) + " the " + pick(rng, kColors) + " " + pick(rng, kShapes) + " " + pick(rng, kDirections);
+      s = pick(rng, kMoveVerbs) + " the " + pick(rng, kColors) + " " + pick(rng, kShapes) + " " +
+          pick(rng, kDirections);
       break;
     case 1: {
       const int n = std::uniform_int_distribution<int>(3, 6)(rng);
@@ -78,7 +79,8 @@ std::string random_sentence(std::mt19937_64& rng) {
       break;
     }
     case 2:
-      s = "please " + pick(rng, kActions) + " the " + pick(rng, kSizes) + " " + pick(rng, kColors) + " " + pick(rng, kObjects);
+      s = "please " + pick(rng, kActions) + " the " + pick(rng, kSizes) + " " + pick(rng, kColors) + " " +
+          pick(rng, kObjects);
       break;
     case 3: {
       const auto& count = kDigits[std::uniform_int_distribution<size_t>(2, 9)(rng)];
@@ -88,22 +90,20 @@ std::string random_sentence(std::mt19937_64& rng) {
       break;
     }
     case 4:
-      s = pick(rng, kActions) + " the " + pick(rng, kObjects) + " in the " + pick(rng, kPlaces) + " " + pick(rng, kTimes);
+      s = pick(rng, kActions) + " the " + pick(rng, kObjects) + " in the " + pick(rng, kPlaces) + " " +
+          pick(rng, kTimes);
       break;
-    case 5:
-      s = "the " + pick(rng, kObjects) + " is " + pick(rng, kRelations) + " the " + pick(rng, kObjects);
-      break;
-    case 6:
-      s = pick(rng, kNumbers) + " " + pick(rng, kDigits) + " " + plural(pick(rng, kObjects));
-      break;
+    case 5: s = "the " + pick(rng, kObjects) + " is " + pick(rng, kRelations) + " the " + pick(rng, kObjects); break;
+    case 6: s = pick(rng, kNumbers) + " " + pick(rng, kDigits) + " " + plural(pick(rng, kObjects)); break;
     default:
-      s = pick(rng, kMoveVerbs) + " " + pick(rng, kDirections) + " then " + pick(rng, kActions) + " it " + pick(rng, kTimes);
+      s = pick(rng, kMoveVerbs) + " " + pick(rng, kDirections) + " then " + pick(rng, kActions) + " it " +
+          pick(rng, kTimes);
       break;
   }
   return s;
 }
 
-const std::vector<std::string> kVariants = {"",    "+m1", "+m2", "+m3", "+m4", "+m5", "+m6",
+const std::vector<std::string> kVariants = {"",    "+m1", "+m2", "+m3", "+m4", "+m5",   "+m6",
                                             "+f1", "+f2", "+f3", "+f4", "+f5", "+klatt"};
 
 // fork + exec, no shell: the arguments reach espeak-ng as they are. Returns the exit status (127: not found).
@@ -144,7 +144,7 @@ const std::vector<std::string>& speech_vocabulary() {
 }
 
 const std::vector<std::string>& speech_accents() {
-  static const std::vector<std::string> v = {"en-us",          "en-gb",         "en-gb-scotland", "en-gb-x-rp",
+  static const std::vector<std::string> v = {"en-us",          "en-gb",          "en-gb-scotland", "en-gb-x-rp",
                                              "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029"};
   return v;
 }
@@ -178,16 +178,17 @@ std::vector<float> speak(const Utterance& u, uint64_t noise_seed, const std::str
   if (std::find(speech_accents().begin(), speech_accents().end(), accent) == speech_accents().end() ||
       std::find(kVariants.begin(), kVariants.end(), variant) == kVariants.end())
     throw Error(ErrorKind::Usage, "data speech: unknown voice '" + u.voice + "'");
-  const std::string wav = (fs::path(scratch_dir) / (".espeak-" + std::to_string(::getpid()) + "-" +
-                                                    std::to_string(noise_seed) + ".wav")).string();
+  const std::string wav =
+      (fs::path(scratch_dir) / (".espeak-" + std::to_string(::getpid()) + "-" + std::to_string(noise_seed) + ".wav"))
+          .string();
   const int rc = run_program({"espeak-ng", "-v", u.voice, "-s", std::to_string(u.speed_wpm), "-p",
                               std::to_string(u.pitch), "-w", wav, u.text});
   if (rc != 0) {
     std::error_code ec;
     fs::remove(wav, ec);
     throw Error(ErrorKind::Runtime, rc == 127 ? "espeak-ng was not found on PATH (Debian: apt install espeak-ng)"
-                                              : "espeak-ng failed (exit status " + std::to_string(rc) + ") for voice '" +
-                                                    u.voice + "' and text '" + u.text + "'");
+                                              : "espeak-ng failed (exit status " + std::to_string(rc) +
+                                                    ") for voice '" + u.voice + "' and text '" + u.text + "'");
   }
   media::Audio audio;
   try {
@@ -219,8 +220,10 @@ std::string write_speech_dataset(const SpeechDatasetOptions& o, const std::funct
         const std::string name = detail::item_file_name(i, "wav");
         write_file_atomic((audio_dir / name).string(), media::encode_wav_pcm16(samples, media::kSpeechSampleRate));
         const double seconds = static_cast<double>(samples.size()) / media::kSpeechSampleRate;
-        return nlohmann::json{{"audio", "audio/" + name}, {"text", u.text},
-                              {"duration", std::round(seconds * 1000) / 1000}, {"voice", u.voice}};
+        return nlohmann::json{{"audio", "audio/" + name},
+                              {"text", u.text},
+                              {"duration", std::round(seconds * 1000) / 1000},
+                              {"voice", u.voice}};
       },
       progress);
 }

@@ -26,13 +26,13 @@ std::string encode_wav_pcm16(const std::vector<float>& samples, int sample_rate)
   out += "RIFF";
   put_le(out, static_cast<uint32_t>(36 + data_bytes), 4);
   out += "WAVEfmt ";
-  put_le(out, 16, 4);                                         // fmt chunk size
-  put_le(out, 1, 2);                                          // PCM
-  put_le(out, 1, 2);                                          // mono
+  put_le(out, 16, 4);  // fmt chunk size
+  put_le(out, 1, 2);   // PCM
+  put_le(out, 1, 2);   // mono
   put_le(out, static_cast<uint32_t>(sample_rate), 4);
-  put_le(out, static_cast<uint32_t>(sample_rate) * 2, 4);     // bytes per second
-  put_le(out, 2, 2);                                          // block align
-  put_le(out, 16, 2);                                         // bits per sample
+  put_le(out, static_cast<uint32_t>(sample_rate) * 2, 4);  // bytes per second
+  put_le(out, 2, 2);                                       // block align
+  put_le(out, 16, 2);                                      // bits per sample
   out += "data";
   put_le(out, static_cast<uint32_t>(data_bytes), 4);
   for (float x : samples) {

@@ -1,5 +1,5 @@
-// media/audio_encode.h: mono float samples into a WAV file's bytes (16-bit PCM: x · 2^15, clipped to the 16-bit range), the format
-// every tool reads. Used by the synthetic speech data (data/); write the bytes with write_file_atomic.
+// media/audio_encode.h: mono float samples into a WAV file's bytes (16-bit PCM: x · 2^15, clipped to the 16-bit range),
+// the format every tool reads. Used by the synthetic speech data (data/); write the bytes with write_file_atomic.
 #pragma once
 
 #include <string>

@@ -32,7 +32,8 @@ struct VideoWriter::State {
   bool finished = false, header = false;
 
   [[noreturn]] void fail(const std::string& what, int err = 0) const {
-    throw Error(ErrorKind::Runtime, path + ": cannot write the video: " + what + (err ? ": " + detail::av_error(err) : ""));
+    throw Error(ErrorKind::Runtime,
+                path + ": cannot write the video: " + what + (err ? ": " + detail::av_error(err) : ""));
   }
 
   // Sends `f` (null: flush) and writes every packet the encoder has ready.
