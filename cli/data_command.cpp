@@ -26,25 +26,27 @@ std::function<void(int64_t, int64_t)> progress(const std::string& what, const st
   };
 }
 
-int run_data_shapes(const data::ShapesDatasetOptions& o) {
-  std::cout << data::write_shapes_dataset(o, progress("shapes", "images")) << "\n";
-  return 0;
-}
-
-struct SpeechCommandOptions {
-  data::SpeechDatasetOptions p;
-  std::string split = "train";
+struct SpeechCommandOptions : data::SpeechDatasetOptions {
+  std::string split_name = "train";
 };
 
-int run_data_speech(SpeechCommandOptions o) {
-  o.p.split = o.split == "test" ? data::SpeechSplit::Test : data::SpeechSplit::Train;
-  std::cout << data::write_speech_dataset(o.p, progress("speech", "utterances")) << "\n";
-  return 0;
-}
-
-int run_data_motion(const data::MotionDatasetOptions& o) {
-  std::cout << data::write_motion_dataset(o, progress("motion", "clips")) << "\n";
-  return 0;
+// A generator subcommand with the options every one takes (-o, -n, --seed); its run writes the dataset and prints
+// the manifest's path. `opts` holds out_dir, n and seed.
+template <typename Options>
+CLI::App* add_generator(CLI::App* data_cmd, Action& action, const std::string& name, const std::string& help,
+                        const std::string& contents, const std::string& unit, std::shared_ptr<Options> opts,
+                        std::function<std::string(const Options&, const std::function<void(int64_t, int64_t)>&)> write) {
+  auto* sub = data_cmd->add_subcommand(name, help);
+  sub->add_option("-o,--out", opts->out_dir, "Output folder (" + contents + ")")->required();
+  sub->add_option("-n", opts->n, "Number of " + unit)->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
+  sub->add_option("--seed", opts->seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
+  sub->callback([=, &action] {
+    action = [=] {
+      std::cout << write(*opts, progress(name, unit)) << "\n";
+      return 0;
+    };
+  });
+  return sub;
 }
 
 }  // namespace
@@ -52,43 +54,38 @@ int run_data_motion(const data::MotionDatasetOptions& o) {
 void add_data_command(CLI::App& app, Action& action) {
   auto* data_cmd = app.add_subcommand("data", "Generate the demo model's synthetic datasets");
   data_cmd->require_subcommand(1);
+
   auto o = std::make_shared<data::ShapesDatasetOptions>();
-  auto* shapes = data_cmd->add_subcommand(
-      "shapes",
-      "Images of 1-3 coloured shapes with captions (\"two red circles and a blue square on a white background\")");
-  shapes->add_option("-o,--out", o->out_dir, "Output folder (images/ and captions.jsonl)")->required();
-  shapes->add_option("-n", o->n, "Number of images")->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
-  shapes->add_option("--seed", o->seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
+  auto* shapes = add_generator<data::ShapesDatasetOptions>(
+      data_cmd, action, "shapes",
+      "Images of 1-3 coloured shapes with captions (\"two red circles and a blue square on a white background\")",
+      "images/ and captions.jsonl", "images", o, data::write_shapes_dataset);
   shapes->add_option("--size", o->size, "Image side in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
   shapes->add_option("--format", o->format, "jpg or png")->capture_default_str()->check(CLI::IsMember({"jpg", "png"}));
-  shapes->callback([o, &action] { action = [o] { return run_data_shapes(*o); }; });
 
   auto m = std::make_shared<data::MotionDatasetOptions>();
-  auto* motion = data_cmd->add_subcommand(
-      "motion",
-      "Short H.264 clips of a shape that moves left/right/up/down, grows or shrinks (\"a red circle grows\")");
-  motion->add_option("-o,--out", m->out_dir, "Output folder (videos/ and captions.jsonl)")->required();
-  motion->add_option("-n", m->n, "Number of clips")->required()->check(CLI::Range(int64_t(1), int64_t(10000000)));
-  motion->add_option("--seed", m->seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
+  auto* motion = add_generator<data::MotionDatasetOptions>(
+      data_cmd, action, "motion",
+      "Short H.264 clips of a shape that moves left/right/up/down, grows or shrinks (\"a red circle grows\")",
+      "videos/ and captions.jsonl", "clips", m, data::write_motion_dataset);
   motion->add_option("--size", m->size, "Frame side in pixels (even)")
       ->capture_default_str()
       ->check(CLI::Range(32, 4096));
   motion->add_option("--frames", m->frames, "Frames per clip")->capture_default_str()->check(CLI::Range(2, 1024));
   motion->add_option("--fps", m->fps, "Frames per second")->capture_default_str()->check(CLI::Range(1, 240));
-  motion->callback([m, &action] { action = [m] { return run_data_motion(*m); }; });
 
   auto sp = std::make_shared<SpeechCommandOptions>();
-  auto* speech = data_cmd->add_subcommand(
-      "speech", "Utterances spoken by espeak-ng (many voices, speeds, pitches, light noise) with their transcripts");
-  speech->add_option("-o,--out", sp->p.out_dir, "Output folder (audio/ and transcripts.jsonl)")->required();
-  speech->add_option("-n", sp->p.n, "Number of utterances")
-      ->required()
-      ->check(CLI::Range(int64_t(1), int64_t(10000000)));
-  speech->add_option("--seed", sp->p.seed, "Random seed (another seed gives a held-out split)")->capture_default_str();
-  speech->add_option("--split", sp->split, "train (two accents held out) or test (every accent)")
+  auto* speech = add_generator<SpeechCommandOptions>(
+      data_cmd, action, "speech",
+      "Utterances spoken by espeak-ng (many voices, speeds, pitches, light noise) with their transcripts",
+      "audio/ and transcripts.jsonl", "utterances", sp, [](const SpeechCommandOptions& o, const auto& progress) {
+        data::SpeechDatasetOptions p = o;
+        p.split = o.split_name == "test" ? data::SpeechSplit::Test : data::SpeechSplit::Train;
+        return data::write_speech_dataset(p, progress);
+      });
+  speech->add_option("--split", sp->split_name, "train (two accents held out) or test (every accent)")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "test"}));
-  speech->callback([sp, &action] { action = [sp] { return run_data_speech(*sp); }; });
 }
 
 }  // namespace llama_mm::cli
