@@ -165,6 +165,11 @@ LayerInterleave MllamaForConditionalGenerationImpl::cross_interleave(const Cross
 torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& tokens, KVCache* cache,
                                                           const CrossAttentionContext* ctx,
                                                           const ForwardOptions& opts) {
+  return language_model->logits(hidden(tokens, cache, ctx, opts), opts.all_logits);
+}
+
+torch::Tensor MllamaForConditionalGenerationImpl::hidden(const torch::Tensor& tokens, KVCache* cache,
+                                                         const CrossAttentionContext* ctx, const ForwardOptions& opts) {
   const int64_t S = tokens.size(1), pos = cache ? cache->n_past : 0;
   ForwardOptions o = opts;  // the caller's options, with hook names mapped and the cross layers interleaved
   if (opts.hook) {
@@ -176,8 +181,7 @@ torch::Tensor MllamaForConditionalGenerationImpl::forward(const torch::Tensor& t
     };
   }
   o.interleave = cross_interleave(ctx, tokens.size(0), pos, S, opts.hook);
-  auto h = language_model->hidden_from_embeds(language_model->embed(tokens), cache, o);
-  return language_model->logits(h, opts.all_logits);
+  return language_model->hidden_from_embeds(language_model->embed(tokens), cache, o);
 }
 
 // ---- checkpoints -----------------------------------------------------------------------------------
@@ -241,7 +245,8 @@ void load_text_weights(MllamaForConditionalGenerationImpl& model, const std::str
   }
 }
 
-void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path) {
+void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path,
+                         std::optional<torch::Dtype> dtype) {
   const auto& cfg = model.config();
   const auto self_hf = self_layer_hf_indices(cfg);
   std::map<std::string, torch::Tensor> tensors;
@@ -252,7 +257,8 @@ void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::s
       key = kTextLayers + std::to_string(cfg.cross_attention_layers[i]) + "." + rest;
     else if (split_index(key, kTextLayers, i, rest))
       key = kTextLayers + std::to_string(self_hf[i]) + "." + rest;
-    tensors[key] = p.value().detach().cpu().contiguous();
+    auto t = p.value().detach().cpu();
+    tensors[key] = (dtype ? t.to(*dtype) : t).contiguous();
   }
   write_safetensors(path, tensors, {{"format", "pt"}});
 }

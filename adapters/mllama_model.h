@@ -63,6 +63,9 @@ class MllamaForConditionalGenerationImpl : public torch::nn::Module {
   // the HF index in the interleaved stack, "video_layer.{v}.out", "norm".
   torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache, const CrossAttentionContext* ctx,
                         const ForwardOptions& opts = {});
+  // The final-norm hidden states [B, S, D] forward() takes its logits from (training takes only the rows it learns).
+  torch::Tensor hidden(const torch::Tensor& tokens, KVCache* cache, const CrossAttentionContext* ctx,
+                       const ForwardOptions& opts = {});
 
   // The cross layers (and video layers) as a LayerInterleave for `batch` sequences' tokens at positions
   // [pos, pos + S): what forward() runs between the frozen layers, and what a batched decode loop runs on one
@@ -111,8 +114,10 @@ void load_text_weights(MllamaForConditionalGenerationImpl& model, const std::str
 // Takes the whole model or a part of it (e.g. the vision encoder alone); rules go by parameter name.
 void init_random_mllama_weights(torch::nn::Module& model, uint64_t seed);
 
-// Writes the model in HF's on-disk layout (legacy 4.x keys) as model.safetensors, atomically.
-void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path);
+// Writes the model in HF's on-disk layout (legacy 4.x keys) as model.safetensors, atomically; every tensor in `dtype`
+// (nullopt: as it is in memory).
+void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::string& path,
+                         std::optional<torch::Dtype> dtype = std::nullopt);
 
 // The cross-attention context of one prompt (batch 1): its images (one per <|image|> token) and videos (one frame
 // batch per video token) encoded; nullopt when it has neither. Wrong counts are InputDecode errors. Fills the

@@ -21,6 +21,7 @@ const char* media_kind_name(MediaKind kind) {
     case MediaKind::Image: return "image";
     case MediaKind::Video: return "video";
     case MediaKind::Audio: return "audio";
+    case MediaKind::Text: return "text";
   }
   return "?";
 }
@@ -100,7 +101,8 @@ Sample sample_of(const json& j, const std::string& root, const std::string& wher
       s.media = resolve(root, string_field(j, key, where));
       ++n_media;
     }
-  if (n_media != 1) fail(where, "expected exactly one of \"image\", \"video\" and \"audio\"");
+  if (n_media > 1) fail(where, "expected one of \"image\", \"video\" and \"audio\" (or none: a text-only sample)");
+  if (n_media == 0) s.kind = MediaKind::Text;
   if (j.contains("language")) s.language = string_field(j, "language", where);
   s.duration_s = duration_field(j, where);
   if (j.contains("conversations")) {

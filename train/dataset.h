@@ -2,7 +2,9 @@
 // and a conversation whose assistant turns are what the loss is on.
 //
 //   jsonl        one object per line: {"image"|"video"|"audio": PATH, "text": TARGET, "prompt": optional question,
-//                "language": optional (speech)} or, instead of "text", ShareGPT "conversations"
+//                "language": optional (speech)} or, instead of "text", ShareGPT "conversations"; an object with
+//                no media is a text-only conversation (what a text_model stage learns besides the media
+//                samples' conversations)
 //   sharegpt     a JSON array (LLaVA style) or JSONL of {"image"|"video"|"audio": PATH, "conversations":
 //                [{"from": "human"|"gpt"|"system", "value": ...}, ...]}; "<image>", "<video>", "<audio>" and
 //                "<speech>" markers are dropped (the media goes at the start of the first user turn)
@@ -26,8 +28,8 @@
 
 namespace llama_mm::train {
 
-enum class MediaKind { Image, Video, Audio };
-const char* media_kind_name(MediaKind kind);  // "image", "video", "audio"
+enum class MediaKind { Image, Video, Audio, Text };
+const char* media_kind_name(MediaKind kind);  // "image", "video", "audio", "text"
 
 struct Turn {
   std::string role;  // system, user, assistant
@@ -36,7 +38,7 @@ struct Turn {
 
 struct Sample {
   MediaKind kind = MediaKind::Image;
-  std::string media;         // resolved path
+  std::string media;         // resolved path ("" for Text)
   std::vector<Turn> turns;   // at least one assistant turn; the media belongs to the first user turn
   std::string language;      // speech: the target language name ("" = English)
   double duration_s = -1;    // audio: as the manifest states it ("duration"), -1 unknown

@@ -23,12 +23,13 @@ std::vector<int64_t> widen(const std::vector<int32_t>& ids) { return {ids.begin(
 }  // namespace
 
 void ExampleBuilder::tokenize(const Sample& sample, int64_t n_speech, Example& out) const {
-  const bool audio = sample.kind == MediaKind::Audio;
+  const bool audio = sample.kind == MediaKind::Audio, text = sample.kind == MediaKind::Text;
   std::vector<ChatMessage> msgs;
   if (audio)
     msgs.push_back({"system", speech_system_prompt(SpeechTask::Transcribe,
                                                    speech_language_name(sample.language.empty() ? "en" : sample.language))});
-  bool media_placed = false;
+  const auto answer = std::find_if(sample.turns.begin(), sample.turns.end(), [](const Turn& t) { return t.role == "assistant"; });
+  bool media_placed = text;
   for (const auto& t : sample.turns) {
     ChatMessage m;
     m.role = t.role;
@@ -37,7 +38,9 @@ void ExampleBuilder::tokenize(const Sample& sample, int64_t n_speech, Example& o
       const std::string prompt = !t.text.empty() || audio ? t.text
                                  : sample.kind == MediaKind::Image ? kDefaultImagePrompt
                                                                    : kDefaultVideoPrompt;
-      if (audio) {
+      if (audio && opts_.text_only) {  // the speech's words in its place
+        m.content = answer->text + (prompt.empty() ? "" : "\n" + prompt);
+      } else if (audio) {
         m.parts.push_back(speech_part(tok_, opts_.speech->tokens, n_speech));
         if (!prompt.empty()) m.parts.push_back({prompt, {}});
       } else {
@@ -49,7 +52,7 @@ void ExampleBuilder::tokenize(const Sample& sample, int64_t n_speech, Example& o
     }
     msgs.push_back(std::move(m));
   }
-  const ChatFormatOptions base = audio ? ChatFormatOptions{} : vision_chat_options();
+  const ChatFormatOptions base = audio || text ? ChatFormatOptions{} : vision_chat_options();
   auto encode = [&](size_t n_msgs, bool generation_prompt) {
     ChatFormatOptions o = base;
     o.add_generation_prompt = generation_prompt;
@@ -66,7 +69,7 @@ void ExampleBuilder::tokenize(const Sample& sample, int64_t n_speech, Example& o
       throw Error(ErrorKind::InputDecode, sample.origin + ": the chat template does not extend turn by turn");
     for (size_t p = prefix.size(); p < upto.size(); ++p) out.targets[p - 1] = out.tokens[p];
   }
-  if (!audio) {  // the image token marks the media; a video takes its place with the video token
+  if (!audio && !text) {  // the image token marks the media; a video takes its place with the video token
     const int64_t want = sample.kind == MediaKind::Image ? opts_.image_token : opts_.video_token;
     if (want < 0)
       throw Error(ErrorKind::Config, sample.origin + ": a " + media_kind_name(sample.kind) +
@@ -83,6 +86,13 @@ Example ExampleBuilder::build(const Sample& sample) const {
   Example ex;
   ex.kind = sample.kind;
   ex.origin = sample.origin;
+  if (opts_.text_only) {
+    tokenize(sample, 0, ex);
+    ex.kind = MediaKind::Text;
+    return ex;
+  }
+  if (sample.kind == MediaKind::Text)
+    throw Error(ErrorKind::Config, sample.origin + ": a text-only sample teaches only the LLM (a text_model stage)");
   int64_t n_speech = 0;
   switch (sample.kind) {
     case MediaKind::Image:
@@ -107,6 +117,7 @@ Example ExampleBuilder::build(const Sample& sample) const {
       n_speech = opts_.speech->adapter.output_frames(opts_.speech->encoder.output_frames(ex.mel.size(0)));
       break;
     }
+    case MediaKind::Text: break;
   }
   ex.n_speech = n_speech;
   if (opts_.features_only) {

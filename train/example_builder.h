@@ -6,7 +6,12 @@
 //   image/video: the Llama 3.2 Vision template, the media token first in the user turn, then the sample's prompt
 //                (default: caption's "Describe this image/video in one sentence.");
 //   audio:       the Llama 3.1 template, system "Repeat after me in {language}:" (paper-spec.md §2.5), the user turn
-//                <speech start> <placeholder>×N <end> then the prompt (if any).
+//                <speech start> <placeholder>×N <end> then the prompt (if any);
+//   text:        the Llama 3.1 template.
+// A text_model stage (text_only) reads no media and learns every sample as text: an image or video sample keeps its
+// media token, with no pixels (the cross-attention layers are skipped, as for any text-only prompt); an audio
+// sample's user turn holds its first answer as text in place of the speech, so the LLM learns to repeat what it is
+// given, which the speech adapter then drives with speech.
 // A sample whose media cannot be read is ErrorKind::InputDecode naming the file (the loader counts and skips it).
 // Thread-safety: build() is const and may run on several threads at once.
 #pragma once
@@ -46,13 +51,15 @@ struct ExampleBuilderOptions {
   media::AudioLimits audio_limits;
   bool features_only = false;      // BEST-RQ: audio features alone, no conversation
   int64_t max_mel_frames = 0;      // > 0: longer audio is cropped to this many mel frames (offset from the origin)
+  bool text_only = false;          // text_model stages: conversations alone, every example of kind Text
 };
 
 class ExampleBuilder {
  public:
   ExampleBuilder(const Tokenizer& tok, ExampleBuilderOptions opts);
   Example build(const Sample& sample) const;
-  // Token ids and targets of a conversation alone (the media as its tokens only; n_speech vectors for audio).
+  // Token ids and targets of a conversation alone (the media as its tokens only; n_speech vectors for audio; with
+  // text_only, the text view described above).
   void tokenize(const Sample& sample, int64_t n_speech, Example& out) const;
 
  private:

@@ -1,11 +1,16 @@
 // train/run_model.cpp: the frozen base, the run's adapters and the next-token loss (see run_model.h).
 #include "train/run_model.h"
 
+#include "llm/atomic_file.h"
 #include "llm/error.h"
+#include "llm/safetensors.h"
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 namespace llama_mm::train {
 
@@ -27,7 +32,7 @@ bool is_statistic(const std::string& name) { return ends_with(name, "feature_mea
 
 }  // namespace
 
-RunModel::RunModel(const TrainConfig& cfg) : tok_(Tokenizer::from_file(cfg.base)) {
+RunModel::RunModel(const TrainConfig& cfg) : base_dir_(cfg.base), tok_(Tokenizer::from_file(cfg.base)) {
   for (const auto& s : cfg.stages)
     for (Part p : s.train)
       if (std::find(run_parts_.begin(), run_parts_.end(), p) == run_parts_.end()) run_parts_.push_back(p);
@@ -76,6 +81,7 @@ RunModel::RunModel(const TrainConfig& cfg) : tok_(Tokenizer::from_file(cfg.base)
 LlamaForCausalLMImpl& RunModel::llm() { return mllama ? *mllama->language_model : *text; }
 
 bool RunModel::has(Part part) const {
+  if (part == Part::TextModel) return true;
   if (is_image_part(part)) return static_cast<bool>(mllama);
   if (is_video_part(part)) return mllama && mllama->video_adapter;
   return static_cast<bool>(speech);
@@ -117,6 +123,7 @@ NamedParams RunModel::parameters(Part part) {
         if (!is_statistic(p.key())) out.emplace_back("speech.encoder." + p.key(), p.value());
       break;
     case Part::SpeechAdapter: add(out, "speech.adapter.", *speech->adapter); break;
+    case Part::TextModel: add(out, "text_model.", llm()); break;
   }
   return out;
 }
@@ -174,11 +181,17 @@ std::pair<torch::Tensor, torch::Tensor> pad_batch(const std::vector<const Exampl
 
 namespace {
 
-torch::Tensor token_loss_sum(const torch::Tensor& logits, const torch::Tensor& targets, int64_t& n_targets) {
-  n_targets += targets.ne(kIgnoreTarget).sum().item<int64_t>();
+// The summed cross-entropy of the learned positions, with logits computed for those rows only (the output
+// projection over the vocabulary is most of a small model's cost).
+torch::Tensor token_loss_sum(const LlamaForCausalLMImpl& lm, const torch::Tensor& hidden, const torch::Tensor& targets,
+                             int64_t& n_targets) {
+  const auto flat = targets.reshape({-1}).to(hidden.device());
+  const auto rows = flat.ne(kIgnoreTarget).nonzero().squeeze(1);
+  n_targets += rows.numel();
+  auto h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows);
+  auto logits = lm.logits(h.unsqueeze(0), /*all_logits=*/true).squeeze(0);  // [N, V]
   return torch::nn::functional::cross_entropy(
-      logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}).to(logits.device()),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget).reduction(torch::kSum));
+      logits, flat.index_select(0, rows), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
 }
 
 std::vector<std::pair<int64_t, int64_t>> spans_of(const Example& e, int64_t token) {
@@ -199,9 +212,7 @@ torch::Tensor image_caption_loss_sum(MllamaForConditionalGenerationImpl& model, 
   auto states = model.encode_images(images);
   auto dense = dense_cross_attention_mask(spans, images.num_tiles, cfg.vision.max_num_tiles, tokens.size(1));
   auto ctx = model.cross_context(states, dense.to(states.device()));
-  ForwardOptions opts;
-  opts.all_logits = true;
-  return token_loss_sum(model.forward(tokens, nullptr, &ctx, opts), targets, n_targets);
+  return token_loss_sum(*model.language_model, model.hidden(tokens, nullptr, &ctx), targets, n_targets);
 }
 
 torch::Tensor RunModel::image_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {
@@ -235,9 +246,7 @@ torch::Tensor RunModel::video_batch_loss(const std::vector<const Example*>& batc
   auto dense = dense_cross_attention_mask(spans, groups, max_groups, tokens.size(1));
   CrossAttentionContext ctx;
   mllama->add_video_context(ctx, states, dense);
-  ForwardOptions opts;
-  opts.all_logits = true;
-  return token_loss_sum(mllama->forward(tokens, nullptr, &ctx, opts), targets, n_targets);
+  return token_loss_sum(*mllama->language_model, mllama->hidden(tokens, nullptr, &ctx), targets, n_targets);
 }
 
 torch::Tensor RunModel::speech_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {
@@ -273,8 +282,13 @@ torch::Tensor RunModel::speech_batch_loss(const std::vector<const Example*>& bat
   h = h.index_put({idx(rows_b), idx(rows_s)}, out.embeds.index({idx(src_b), idx(src_k)}).to(h.dtype()));
   h = h.index_put({idx(start_b), idx(start_s)}, boundary[0].to(h.dtype()).expand({static_cast<int64_t>(start_b.size()), -1}));
   h = h.index_put({idx(end_b), idx(end_s)}, boundary[1].to(h.dtype()).expand({static_cast<int64_t>(end_b.size()), -1}));
-  auto hidden = lm.hidden_from_embeds(h, nullptr);
-  return token_loss_sum(lm.logits(hidden, true), targets, n_targets);
+  return token_loss_sum(lm, lm.hidden_from_embeds(h, nullptr), targets, n_targets);
+}
+
+torch::Tensor RunModel::text_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets) {
+  auto& lm = llm();  // a Vision base's text-only forward is its language model alone (the cross layers are skipped)
+  auto [tokens, targets] = pad_batch(batch, lm.config().eos_token_ids.empty() ? 0 : lm.config().eos_token_ids[0]);
+  return token_loss_sum(lm, lm.hidden(tokens, nullptr), targets, n_targets);
 }
 
 void RunModel::set_feature_statistics(const std::vector<Example>& examples) {
@@ -331,14 +345,15 @@ torch::Tensor RunModel::best_rq_loss_sum(const std::vector<Example>& batch, Best
 
 torch::Tensor RunModel::loss_sum(const std::vector<Example>& batch, int64_t& n_targets) {
   torch::Tensor total;
-  for (MediaKind kind : {MediaKind::Image, MediaKind::Video, MediaKind::Audio}) {
+  for (MediaKind kind : {MediaKind::Image, MediaKind::Video, MediaKind::Audio, MediaKind::Text}) {
     std::vector<const Example*> group;
     for (const auto& e : batch)
       if (e.kind == kind) group.push_back(&e);
     if (group.empty()) continue;
-    torch::Tensor l = kind == MediaKind::Image ? image_batch_loss(group, n_targets)
+    torch::Tensor l = kind == MediaKind::Image   ? image_batch_loss(group, n_targets)
                       : kind == MediaKind::Video ? video_batch_loss(group, n_targets)
-                                                 : speech_batch_loss(group, n_targets);
+                      : kind == MediaKind::Audio ? speech_batch_loss(group, n_targets)
+                                                 : text_batch_loss(group, n_targets);
     total = total.defined() ? total + l : l;
   }
   return total;
@@ -358,6 +373,7 @@ std::string RunModel::answer(const Example& ex, int64_t max_new_tokens) {
     return generate_with_speech(llm(), *speech, tok_, prompt, {clip}, params).text;
   }
   if (ex.kind == MediaKind::Video) return generate_mllama(*mllama, tok_, prompt, {}, params, {}, {ex.video}).text;
+  if (ex.kind == MediaKind::Text) return generate(llm(), tok_, prompt, params).text;  // = a Vision base without media
   return generate_mllama(*mllama, tok_, prompt, processor_->pack({{ex.image}}), params).text;
 }
 
@@ -379,6 +395,31 @@ std::vector<std::string> RunModel::save_adapters(const std::string& dir, const s
     save_speech_adapter(*speech, base_info_, written.back());
   }
   return written;
+}
+
+std::string RunModel::save_model(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  const auto weights = (fs::path(dir) / "model.safetensors").string();
+  if (mllama) {
+    save_mllama_weights(*mllama, weights, parse_dtype(mllama->config().text.torch_dtype));
+  } else {
+    const auto dtype = parse_dtype(text->config().torch_dtype);
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& p : text->named_parameters()) tensors[p.key()] = p.value().detach().to(torch::kCPU, dtype).contiguous();
+    write_safetensors(weights, tensors, {{"format", "pt"}});
+  }
+  for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                        "special_tokens_map.json", "preprocessor_config.json"}) {
+    const fs::path from = fs::path(base_dir_) / f;
+    if (!fs::exists(from)) continue;
+    std::ifstream in(from, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (!in) throw Error(ErrorKind::Runtime, from.string() + ": cannot read it to copy into " + dir);
+    write_file_atomic((fs::path(dir) / f).string(), content.str());
+  }
+  return dir;
 }
 
 }  // namespace llama_mm::train

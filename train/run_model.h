@@ -4,9 +4,9 @@
 //
 // Parameter names (checkpoints, optimizer state) carry the adapter they belong to: "image.vision_model.…",
 // "image.multi_modal_projector.…", "image.cross_layers.{c}.…", "video.aggregator.…", "video.cross_layers.{v}.…",
-// "speech.encoder.…", "speech.adapter.…"; run_state() adds the speech encoder's feature statistics, which BEST-RQ
-// sets but nothing trains. Every parameter has requires_grad false except those of the stage's
-// parts (set_trainable); the LLM's never.
+// "speech.encoder.…", "speech.adapter.…", "text_model.…" (the LLM); run_state() adds the speech encoder's feature
+// statistics, which BEST-RQ sets but nothing trains. Every parameter has requires_grad false except those of the
+// stage's parts (set_trainable); the LLM's only in a text_model stage.
 #pragma once
 
 #include "adapters/adapters.h"
@@ -58,6 +58,10 @@ class RunModel {
   // Writes the adapter files `parts` belong to into `dir` (image.safetensors, video.safetensors,
   // speech.safetensors), atomically. Returns their paths.
   std::vector<std::string> save_adapters(const std::string& dir, const std::vector<Part>& parts);
+  // Writes the model as the run leaves it (the LLM a text_model stage trained, and a Vision base's image parts) into
+  // `dir` in the base's layout and torch_dtype: model.safetensors, and the base's config, tokenizer and
+  // preprocessor files copied. Returns the directory.
+  std::string save_model(const std::string& dir);
 
   MllamaForConditionalGeneration mllama{nullptr};
   LlamaForCausalLM text{nullptr};  // a Llama 3 text base
@@ -67,8 +71,10 @@ class RunModel {
   torch::Tensor image_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets);
   torch::Tensor video_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets);
   torch::Tensor speech_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets);
+  torch::Tensor text_batch_loss(const std::vector<const Example*>& batch, int64_t& n_targets);
 
   std::vector<Part> run_parts_;
+  std::string base_dir_;
   Tokenizer tok_;
   BaseModelInfo base_info_;
   std::optional<media::MllamaImageProcessor> processor_;

@@ -29,7 +29,8 @@ stages:                                     # run in order; a stage's adapters f
       root: data                            # media paths are relative to this (default: the manifest's folder)
       max_bad_fraction: 0.01                # more unreadable samples than this stops the stage
       bucket_window: 64                     # audio: batch clips of similar length, sorted in windows of N batches (0: off)
-    train: [video_aggregator, video_cross_attention]  # everything else stays frozen; the LLM always does
+    train: [video_aggregator, video_cross_attention]  # everything else stays frozen, the LLM too (text_model:
+                                            # a stand-in LLM pretrained alone, before the adapter stages)
     optimizer: {lr: 1.0e-4, weight_decay: 0.01, beta1: 0.9, beta2: 0.95, eps: 1.0e-8}  # AdamW
     schedule: {warmup_steps: 10, min_lr_ratio: 0.1}  # linear warm-up, then cosine to lr * min_lr_ratio
     steps: 100                              # or epochs: N
@@ -50,7 +51,8 @@ const std::vector<std::pair<std::string, Part>>& part_names() {
   static const std::vector<std::pair<std::string, Part>> names = {
       {"vision_encoder", Part::VisionEncoder},         {"image_cross_attention", Part::ImageCrossAttention},
       {"video_aggregator", Part::VideoAggregator},     {"video_cross_attention", Part::VideoCrossAttention},
-      {"speech_encoder", Part::SpeechEncoder},         {"speech_adapter", Part::SpeechAdapter}};
+      {"speech_encoder", Part::SpeechEncoder},         {"speech_adapter", Part::SpeechAdapter},
+      {"text_model", Part::TextModel}};
   return names;
 }
 
@@ -126,7 +128,8 @@ Part parse_part(const At& at) {
   for (const auto& [name, part] : part_names())
     if (name == s) return part;
   if (s == "llm" || s == "language_model" || s == "text" || s == "decoder")
-    at.fail("the LLM's own weights are never trainable (the paper's frozen-LLM rule)");
+    at.fail("the LLM is frozen while adapters train (the paper's rule); to pretrain a stand-in LLM, train "
+            "[text_model] in a stage of its own before the adapter stages");
   std::string known;
   for (const auto& [name, part] : part_names()) known += (known.empty() ? "" : ", ") + name;
   at.fail("unknown part '" + s + "' (known: " + known + ")");
@@ -170,6 +173,10 @@ StageConfig parse_stage(const At& at) {
   if (!train.node.IsSequence() || train.node.size() == 0) train.fail("expected a non-empty list of parts");
   for (size_t i = 0; i < train.node.size(); ++i)
     s.train.push_back(parse_part({at.origin, train.path + "[" + std::to_string(i) + "]", train.node[i]}));
+  if (trains_text_model(s) && s.train.size() > 1)
+    train.fail("text_model trains alone: the adapters learn on the LLM it leaves, in later stages");
+  if (trains_text_model(s) && s.objective != "next_token")
+    train.fail("text_model trains with objective next_token");
   if (const YAML::Node n = at.node["optimizer"]) {
     const At opt = at.child("optimizer", n);
     check_keys(opt, {"lr", "weight_decay", "beta1", "beta2", "eps"});
@@ -320,6 +327,10 @@ TrainConfig parse_train_config(const YAML::Node& doc, const std::string& origin)
   if (!stages.node.IsSequence() || stages.node.size() == 0) stages.fail("expected a non-empty list of stages");
   for (size_t i = 0; i < stages.node.size(); ++i) {
     c.stages.push_back(parse_stage({origin, stages.path + "[" + std::to_string(i) + "]", stages.node[i]}));
+    if (trains_text_model(c.stages.back()) &&
+        !std::all_of(c.stages.begin(), c.stages.end() - 1, [](const StageConfig& p) { return trains_text_model(p); }))
+      At{origin, stages.path + "[" + std::to_string(i) + "].train", stages.node[i]["train"]}.fail(
+          "text_model comes after an adapter stage: the adapters must learn on the final LLM, so train it first");
     for (size_t j = 0; j + 1 < c.stages.size(); ++j)
       if (c.stages[j].name == c.stages.back().name)
         At{origin, stages.path + "[" + std::to_string(i) + "].name", stages.node[i]["name"]}.fail(

@@ -5,19 +5,31 @@
 //
 // Strict, like every llama-mm format: an unknown key, a wrong type or a bad value is ErrorKind::Config naming
 // the file, the line and the key path ("run.yaml:14: stages[0].optimizer.lr: expected a number, got 'fast'").
-// The LLM's own weights are never trainable: naming them as a part is an error.
+// The LLM is frozen while adapters train. The one exception is `text_model`: a stage of its own, before every
+// adapter stage, that trains a stand-in LLM from scratch on the conversations alone (the bundled demo model).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace llama_mm::train {
 
-// What a stage may train. The LLM is not among them (paper-spec.md §0: its weights are never updated).
-enum class Part { VisionEncoder, ImageCrossAttention, VideoAggregator, VideoCrossAttention, SpeechEncoder, SpeechAdapter };
+// What a stage may train. TextModel is the LLM itself (embeddings, self-attention layers, norm, output): allowed only
+// alone, in stages before any adapter stage, so that every adapter learns on the LLM it will run with
+// (paper-spec.md §0: the LLM is frozen while adapters train).
+enum class Part {
+  VisionEncoder,
+  ImageCrossAttention,
+  VideoAggregator,
+  VideoCrossAttention,
+  SpeechEncoder,
+  SpeechAdapter,
+  TextModel
+};
 const std::vector<std::pair<std::string, Part>>& part_names();
 
 struct DataConfig {
@@ -64,6 +76,11 @@ struct StageConfig {
   int64_t eval_samples = 16;  // samples answered greedily per evaluation
   BestRqConfig best_rq;  // objective best_rq only
 };
+
+// Whether the stage trains the LLM (text_model, which trains alone).
+inline bool trains_text_model(const StageConfig& s) {
+  return std::find(s.train.begin(), s.train.end(), Part::TextModel) != s.train.end();
+}
 
 struct AdapterSpec {
   std::string modality;  // video, speech

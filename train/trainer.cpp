@@ -174,9 +174,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
 
   const auto t_load = std::chrono::steady_clock::now();
   RunModel model(cfg);
+  const bool trains_llm = std::any_of(cfg.stages.begin(), cfg.stages.end(), trains_text_model);
   std::cerr << "train: loaded " << cfg.base << " in "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count() << " s; the LLM ("
-            << model.llm_parameters().size() << " tensors) is frozen\n";
+            << model.llm_parameters().size() << " tensors) is "
+            << (trains_llm ? "trained by the text_model stages, then frozen" : "frozen") << "\n";
   auto run_state = model.run_state();
   if (resumed) restore(run_state, saved.params, *resume_from);
 
@@ -214,6 +216,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
     const bool best_rq = stage.objective == "best_rq";
     auto builder_options = model.builder_options();
     builder_options.features_only = best_rq;
+    builder_options.text_only = trains_text_model(stage);
     if (best_rq) builder_options.max_mel_frames = stage.best_rq.max_frames;
     ExampleBuilder builder(model.tokenizer(), builder_options);
     BestRq quantizer{nullptr};
@@ -408,10 +411,13 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
       if (stage.checkpoint_every > 0 && state.step % stage.checkpoint_every == 0 && state.step < total) checkpoint();
     }
     std::vector<std::string> adapters;
+    std::string saved_model;  // a run that trains the LLM leaves a whole model (a new base) after every stage
     if (lead) adapters = model.save_adapters((fs::path(cfg.output_dir) / "adapters").string(), stage.train);
+    if (lead && trains_llm) saved_model = model.save_model((fs::path(cfg.output_dir) / "model").string());
     checkpoint();  // the stage's end: a resume starts the next stage
     json summary = {{"stage", stage.name}, {"steps", total}, {"samples", state.samples}, {"adapters", adapters},
                     {"bad_samples", static_cast<int64_t>(loader.bad().size())}, {"elapsed_s", state.elapsed_s}};
+    if (!saved_model.empty()) summary["model"] = saved_model;
     if (lead) std::cout << summary.dump() << "\n" << std::flush;
   }
   result.finished = true;

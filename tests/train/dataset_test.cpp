@@ -30,9 +30,14 @@ TEST(Dataset, JsonlCaptionsAndConversations) {
 )" << "\n" << R"({"video": "/abs/v.mp4", "text": "waves", "prompt": "What happens?"}
 {"audio": "s.flac", "text": "hello", "language": "fr"}
 {"image": "b.png", "conversations": [{"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": "A dog."}, {"from": "human", "value": "Colour?"}, {"from": "gpt", "value": "Brown."}]}
+{"prompt": "sky?", "text": "blue"}
 )";
   auto s = read_dataset({"jsonl", (dir / "d.jsonl").string(), "", 0.0});
-  ASSERT_EQ(s.size(), 4u);
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_EQ(s[4].kind, MediaKind::Text);  // no media: a text-only conversation
+  EXPECT_EQ(s[4].media, "");
+  EXPECT_EQ(s[4].turns[0].text, "sky?");
+  EXPECT_EQ(s[4].turns[1].text, "blue");
   EXPECT_EQ(s[0].kind, MediaKind::Image);
   EXPECT_EQ(s[0].media, (dir / "a.jpg").string());
   ASSERT_EQ(s[0].turns.size(), 2u);
@@ -98,7 +103,7 @@ TEST(Dataset, MalformedManifestsNameTheFileAndLine) {
   };
   EXPECT_NE(with("{\"image\": \"a.jpg\", \"text\": \"x\"}\n{not json\n").find(p + ":2: not valid JSON"), std::string::npos);
   EXPECT_NE(with("{\"image\": \"a.jpg\"}\n").find(p + ":1: missing \"text\""), std::string::npos);
-  EXPECT_NE(with("{\"image\": \"a\", \"audio\": \"b\", \"text\": \"x\"}\n").find("exactly one of"), std::string::npos);
+  EXPECT_NE(with("{\"image\": \"a\", \"audio\": \"b\", \"text\": \"x\"}\n").find("expected one of"), std::string::npos);
   EXPECT_NE(with("{\"image\": 3, \"text\": \"x\"}\n").find("\"image\" must be a string"), std::string::npos);
   EXPECT_NE(with("{\"image\": \"a\", \"conversations\": [{\"from\": \"human\", \"value\": \"hi\"}]}\n")
                 .find("no assistant"),

@@ -71,14 +71,30 @@ TEST(TrainConfig, ErrorsNameTheLineAndTheKey) {
   EXPECT_NE(e.find("adapters[0]: give exactly one of preset and from"), std::string::npos) << e;
 }
 
-TEST(TrainConfig, TheLlmIsNeverTrainable) {
+TEST(TrainConfig, TheLlmIsFrozenWhileAdaptersTrain) {
   std::string y = kMinimal;
   y.replace(y.find("image_cross_attention"), 21, "image_cross_attention, llm");
   auto e = parse_error(y);
-  EXPECT_NE(e.find("stages[0].train[1]: the LLM's own weights are never trainable"), std::string::npos) << e;
+  EXPECT_NE(e.find("stages[0].train[1]: the LLM is frozen while adapters train"), std::string::npos) << e;
   y = kMinimal;
   y.replace(y.find("image_cross_attention"), 21, "lora");
   EXPECT_NE(parse_error(y).find("unknown part 'lora'"), std::string::npos);
+  // text_model: alone, with next_token, and before every adapter stage.
+  y = kMinimal;
+  y.replace(y.find("image_cross_attention"), 21, "image_cross_attention, text_model");
+  EXPECT_NE(parse_error(y).find("stages[0].train: text_model trains alone"), std::string::npos);
+  const std::string text_stage = "  - name: t\n    data: {format: jsonl, path: d.jsonl}\n    train: [text_model]\n    steps: 5\n";
+  y = std::string(kMinimal) + text_stage;
+  e = parse_error(y);
+  EXPECT_NE(e.find("stages[1].train: text_model comes after an adapter stage"), std::string::npos) << e;
+  y = std::string(kMinimal);
+  y.insert(y.find("  - name: s"), text_stage);
+  EXPECT_EQ(parse_error(y), "");
+  const auto c = parse_train_config(YAML::Load(y), "run.yaml");
+  ASSERT_EQ(c.stages.size(), 2u);
+  EXPECT_EQ(c.stages[0].train, std::vector<Part>{Part::TextModel});
+  y.insert(y.find("    train: [text_model]"), "    objective: best_rq\n");
+  EXPECT_NE(parse_error(y).find("text_model trains with objective next_token"), std::string::npos);
 }
 
 TEST(TrainConfig, OverridesEditTheDocument) {

@@ -121,6 +121,70 @@ TEST_F(Trainer, OverfitsFourImageCaptionsAndCaptionReproducesThem) {
   EXPECT_NE(c.out, kCaptions[0].second + "\n");
 }
 
+TEST_F(Trainer, ATextModelStageTrainsTheLlmAndTheNextStageLearnsOnItFrozen) {
+  // Stage 1 trains the base's LLM from its random start on text conversations plus the caption samples read as
+  // text (no pixels); stage 2 trains the image parts with that LLM frozen. The run leaves a whole model after each.
+  const fs::path d = *dir_ / "text_model";
+  fs::create_directories(d);
+  const std::vector<std::pair<std::string, std::string>> chats = {
+      {"sky?", "blue"}, {"grass?", "green"}, {"snow?", "white"}, {"coal?", "black"}};
+  {
+    std::ofstream text(d / "text.jsonl"), both(d / "both.jsonl");
+    for (const auto& [q, a] : chats) {
+      text << nlohmann::json{{"prompt", q}, {"text", a}}.dump() << "\n";
+      both << nlohmann::json{{"prompt", q}, {"text", a}}.dump() << "\n";
+    }
+    for (const auto& [file, caption] : kCaptions)
+      both << nlohmann::json{{"image", (*dir_ / file).string()}, {"text", caption}}.dump() << "\n";
+  }
+  std::ofstream(d / "run.yaml") << "base: " << base() << "\noutput_dir: out\nseed: 1\nstages:\n"
+                                << "  - name: text\n    data: {format: jsonl, path: both.jsonl}\n    train: [text_model]\n"
+                                   "    optimizer: {lr: 1.0e-2, weight_decay: 0.0}\n    schedule: {warmup_steps: 5}\n"
+                                   "    steps: 80\n    batch_size: 8\n    eval_every: 80\n"
+                                   "    eval_data: {format: jsonl, path: text.jsonl}\n"
+                                   "  - name: captions\n    data: {format: jsonl, path: "
+                                << (*dir_ / "captions.jsonl").string()
+                                << "}\n    train: [vision_encoder, image_cross_attention]\n    steps: 3\n    batch_size: 4\n";
+  auto r = run_cli("train '" + (d / "run.yaml").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = read_metrics((d / "out").string());
+  ASSERT_EQ(rows.size(), 83u);
+  EXPECT_GT(rows.front()["loss"].get<double>(), 2.0);
+  EXPECT_LT(rows[79]["loss"].get<double>(), 0.5 * rows.front()["loss"].get<double>());
+  EXPECT_EQ(rows[79]["eval_exact_match"], 1.0);  // greedy answers to the text prompts
+  const auto summary = test::json_lines(r.out);
+  ASSERT_EQ(summary.size(), 2u);
+  EXPECT_EQ(summary[0]["model"], (d / "out/model").string());
+  // The saved model answers like the run did: the LLM it trained, loaded back from disk.
+  for (const auto& [q, a] : chats) {
+    auto g = run_cli("generate -m '" + (d / "out/model").string() + "' --chat -p '" + q + "' --temp 0 -n 8");
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    EXPECT_EQ(g.out, a + "\n") << q;
+  }
+  // Stage 2 left the LLM exactly as stage 1 did (its final checkpoint holds the trained LLM), and changed the image
+  // parts.
+  std::string stage1;
+  for (const auto& e : fs::directory_iterator(d / "out/checkpoints"))
+    if (e.path().filename().string().rfind("stage01-", 0) == 0) stage1 = std::max(stage1, e.path().string());
+  ASSERT_FALSE(stage1.empty());
+  const auto ckpt = tensors_of(stage1 + "/params.safetensors");
+  const auto model = tensors_of((d / "out/model/model.safetensors").string());
+  const auto initial = tensors_of(base() + "/model.safetensors");
+  int64_t llm = 0;
+  for (const auto& [name, t] : ckpt) {
+    if (name.rfind("text_model.", 0) != 0) continue;
+    const std::string saved = "language_model." + name.substr(11);
+    if (saved.find(".layers.") != std::string::npos) continue;  // layer indices are renumbered in the HF layout
+    ASSERT_TRUE(model.count(saved)) << saved;
+    EXPECT_TRUE(torch::equal(model.at(saved), t.to(model.at(saved).dtype()))) << saved;
+    EXPECT_FALSE(torch::equal(model.at(saved), initial.at(saved))) << saved;
+    ++llm;
+  }
+  EXPECT_GE(llm, 2);  // the embedding and the final norm (tiny: untied, so lm_head too)
+  const std::string patch = "vision_model.patch_embedding.weight";
+  EXPECT_FALSE(torch::equal(model.at(patch), initial.at(patch)));
+}
+
 TEST_F(Trainer, OverfitsFourSpeechClipsAndTranscribeReproducesThem) {
   // Tones of four pitches on a Llama 3 text base; the speech encoder and adapter are created by the run.
   const fs::path d = *dir_ / "speech";
