@@ -30,6 +30,20 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 bool is_statistic(const std::string& name) { return ends_with(name, "feature_mean") || ends_with(name, "feature_std"); }
 
+// A preset's config with a JSON file's keys replaced (RFC 7386 merge patch).
+nlohmann::json patched(nlohmann::json config, const std::string& path) {
+  std::ifstream in(path);
+  nlohmann::json patch;
+  try {
+    in >> patch;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::Config, path + ": not a JSON object of preset keys: " + e.what());
+  }
+  if (!patch.is_object()) throw Error(ErrorKind::Config, path + ": expected a JSON object of preset keys");
+  config.merge_patch(patch);
+  return config;
+}
+
 }  // namespace
 
 RunModel::RunModel(const TrainConfig& cfg) : base_dir_(cfg.base), tok_(Tokenizer::from_file(cfg.base)) {
@@ -54,7 +68,9 @@ RunModel::RunModel(const TrainConfig& cfg) : base_dir_(cfg.base), tok_(Tokenizer
       if (!a.from.empty()) {
         v = load_video_adapter(a.from, base_info_, mllama->config(), torch::kFloat32);
       } else {
-        v = VideoAdapter(VideoAdapterConfig::preset(a.preset, mllama->config()), mllama->config().text, torch::kFloat32);
+        auto vc = VideoAdapterConfig::preset(is_json_preset(a.preset) ? "tiny" : a.preset, mllama->config());
+        if (is_json_preset(a.preset)) vc = VideoAdapterConfig::from_json(patched(vc.to_json(), a.preset), a.preset);
+        v = VideoAdapter(vc, mllama->config().text, torch::kFloat32);
         init_random_video_adapter(*v, cfg.seed + 101, /*zero_gates=*/true);
       }
       mllama->attach_video_adapter(v, a.from.empty() ? "video preset " + a.preset : a.from);
@@ -62,9 +78,12 @@ RunModel::RunModel(const TrainConfig& cfg) : base_dir_(cfg.base), tok_(Tokenizer
       if (!a.from.empty()) {
         speech = load_speech_adapter(a.from, base_info_, torch::kFloat32);
       } else {
-        std::string preset = a.preset == "paper-8b" || a.preset == "paper-70b" ? "paper" : a.preset;
+        std::string preset = a.preset == "paper-8b" || a.preset == "paper-70b" ? "paper"
+                             : is_json_preset(a.preset)                 ? "tiny"
+                                                                        : a.preset;
         auto sc = SpeechModelConfig::preset(preset, base_info_.hidden_size);
         sc.tokens = SpeechTokens::choose(tok_);
+        if (is_json_preset(a.preset)) sc = SpeechModelConfig::from_json(patched(sc.to_json(), a.preset), a.preset);
         speech = SpeechModel(sc, torch::kFloat32);
         init_random_speech_weights(*speech, cfg.seed + 202);
       }

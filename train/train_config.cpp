@@ -18,7 +18,8 @@ output_dir: runs/example                    # checkpoints, metrics.jsonl, metric
 seed: 0
 adapters:                                   # adapters this run creates (preset) or continues (from)
   - modality: video                         # video or speech
-    preset: tiny                            # init-model's presets: tiny, paper-8b, paper-70b
+    preset: tiny                            # init-model's presets: tiny, paper-8b, paper-70b, or a .json file
+                                            # of keys replacing the tiny preset's (configs/demo/video.json)
     # from: runs/previous/video.safetensors
 stages:                                     # run in order; a stage's adapters feed the next
   - name: video-captions
@@ -46,6 +47,10 @@ stages:                                     # run in order; a stage's adapters f
     # best_rq: {codebooks: 16, codebook_size: 8192, codebook_dim: 16, mask_span: 32, mask_prob: 0.025,
     #           noise_std: 0.1, max_frames: 6000, stats_samples: 256}   # objective best_rq only (the paper's values)
 )";
+
+bool is_json_preset(const std::string& preset) {
+  return preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".json") == 0;
+}
 
 const std::vector<std::pair<std::string, Part>>& part_names() {
   static const std::vector<std::pair<std::string, Part>> names = {
@@ -356,7 +361,10 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   };
   resolve(c.base);
   resolve(c.output_dir);
-  for (auto& a : c.adapters) resolve(a.from);
+  for (auto& a : c.adapters) {
+    resolve(a.from);
+    if (is_json_preset(a.preset)) resolve(a.preset);
+  }
   for (auto& s : c.stages) resolve(s.data.path), resolve(s.data.root), resolve(s.eval_data.path), resolve(s.eval_data.root);
   return c;
 }
@@ -371,6 +379,8 @@ void validate_train_config(const TrainConfig& cfg, const std::string& origin) {
   for (const auto& a : cfg.adapters) {
     if (!a.from.empty() && !fs::is_regular_file(a.from))
       fail("adapters: " + a.modality + " adapter file " + a.from + " not found");
+    if (is_json_preset(a.preset) && !fs::is_regular_file(a.preset))
+      fail("adapters: " + a.modality + " preset file " + a.preset + " not found");
     if (a.modality == "video" && !mllama) fail("adapters: a video adapter needs a Llama 3.2 Vision base, not " + cfg.base);
   }
   for (const auto& s : cfg.stages) {

@@ -82,9 +82,12 @@ inline bool trains_text_model(const StageConfig& s) {
   return std::find(s.train.begin(), s.train.end(), Part::TextModel) != s.train.end();
 }
 
+bool is_json_preset(const std::string& preset);  // ends with ".json"
+
 struct AdapterSpec {
   std::string modality;  // video, speech
-  std::string preset;    // create with this preset (init-model's), or
+  std::string preset;    // create with this preset (init-model's), or a .json file: the tiny preset's config with
+                         // the file's keys replaced (a JSON merge patch; relative to the config's folder), or
   std::string from;      // continue from this adapter file
 };
 

@@ -139,6 +139,20 @@ TEST(TrainConfig, LoadResolvesPathsAndValidateChecksThem) {
                                                       "adapters=[{modality: speech, preset: tiny}]",
                                                       "stages.0.data.path=missing.jsonl"});
   EXPECT_THROW(validate_train_config(c, "run.yaml"), Error);
+  // A .json preset is a file beside the config; it must exist.
+  const std::vector<std::string> json_preset = {"stages.0.train=[speech_adapter]",
+                                                "adapters=[{modality: speech, preset: speech.json}]"};
+  c = load_train_config((dir / "run.yaml").string(), json_preset);
+  EXPECT_EQ(c.adapters[0].preset, (dir / "speech.json").string());
+  try {
+    validate_train_config(c, "run.yaml");
+    ADD_FAILURE() << "a missing preset file accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("speech preset file " + (dir / "speech.json").string() + " not found"),
+              std::string::npos) << e.what();
+  }
+  std::ofstream(dir / "speech.json") << "{}\n";
+  EXPECT_NO_THROW(validate_train_config(load_train_config((dir / "run.yaml").string(), json_preset), "run.yaml"));
   EXPECT_THROW(load_train_config((dir / "nope.yaml").string()), Error);
   std::ofstream(dir / "bad.yaml") << "base: [unclosed\n";
   EXPECT_THROW(load_train_config((dir / "bad.yaml").string()), Error);

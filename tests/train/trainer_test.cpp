@@ -378,6 +378,34 @@ TEST_F(Trainer, TheLlmIsFrozenAndOnlyTheDeclaredPartsLearn) {
   EXPECT_TRUE(torch::equal(model.parameters(Part::VisionEncoder)[0].second, vision_before));
 }
 
+TEST_F(Trainer, JsonAdapterPresetsReplaceTheTinyPresetsKeys) {
+  const fs::path d = *dir_ / "json_presets";
+  fs::create_directories(d);
+  std::ofstream(d / "video.json") << R"({"frames": 6, "aggregator": {"aggregation": 3, "depth": 2}})";
+  std::ofstream(d / "speech.json") << R"({"encoder": {"n_layers": 3}, "adapter": {"d_model": 48}})";
+  std::ofstream(d / "run.yaml") << "base: " << base() << "\noutput_dir: out\nadapters:\n"
+                                << "  - {modality: video, preset: video.json}\n  - {modality: speech, preset: speech.json}\n"
+                                << "stages:\n  - name: s\n    data: {format: jsonl, path: "
+                                << (*dir_ / "captions.jsonl").string() << "}\n    train: [video_aggregator]\n    steps: 1\n";
+  RunModel model(load_train_config((d / "run.yaml").string()));
+  const auto& v = model.mllama->video_adapter->config();
+  EXPECT_EQ(v.frames, 6);
+  EXPECT_EQ(v.aggregator.aggregation, 3);
+  EXPECT_EQ(v.aggregator.depth, 2);
+  EXPECT_EQ(v.aggregator.num_latents, 8);  // the tiny preset's, not replaced
+  EXPECT_EQ(model.speech->config().encoder.n_layers, 3);
+  EXPECT_EQ(model.speech->config().encoder.d_model, 32);
+  EXPECT_EQ(model.speech->config().adapter.d_model, 48);
+  std::ofstream(d / "speech.json") << "[1, 2]";
+  try {
+    RunModel bad(load_train_config((d / "run.yaml").string()));
+    ADD_FAILURE() << "a preset file that is not an object accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("speech.json: expected a JSON object"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Trainer, KillDuringACheckpointLeavesThePreviousOneLoadable) {
   const auto cfg = write_config("kill", "    steps: 6\n    batch_size: 2\n    checkpoint_every: 2\n");
   auto r = run_cli("train '" + cfg + "'", "", "LLAMA_MM_TEST_KILL_IN_CHECKPOINT=2");
