@@ -8,6 +8,7 @@
 // A file that cannot be read or decoded is reported on stderr (and as {"file","error"} with --json) without
 // stopping the others; the exit code is then 4 (InputDecode).
 #include "adapters/adapters.h"
+#include "cli/bundled_model.h"
 #include "cli/commands.h"
 #include "cli/generation_options.h"
 #include "llm/llm.h"
@@ -69,7 +70,11 @@ media::SeekMode parse_seek(const std::string& s) {
   throw Error(ErrorKind::Usage, "caption: --seek must be auto, exact or keyframe (got '" + s + "')");
 }
 
-int run_caption(const CaptionOptions& o) {
+int run_caption(CaptionOptions o) {
+  o.model_dir = model_or_bundled(o.model_dir, "caption");
+  if (o.adapters.empty())  // the image and video adapters the model folder carries
+    for (const auto& path : model_adapters(o.model_dir))
+      if (const auto m = read_adapter_file(path).header.modality; m == "image" || m == "video") o.adapters.push_back(path);
   const int threads = configure_threads(o.threads);
   auto t0 = std::chrono::steady_clock::now();
   const auto format = parse_weight_format(o.dtype);
@@ -88,6 +93,7 @@ int run_caption(const CaptionOptions& o) {
     if (modality == "image") load_image_adapter(*model, path, base);
     else if (modality == "video") model->attach_video_adapter(load_video_adapter(path, base, cfg, model->dtype()), path);
     else throw Error(ErrorKind::ModelLoad, path + ": a " + modality + " adapter; caption takes image and video adapters");
+    std::cerr << "caption: " << modality << " adapter " << path << "\n";
   }
   std::cerr << "caption: loaded " << o.model_dir << " (" << (format.q8 ? "q8" : dtype_name(model->dtype())) << ") in "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s, " << threads
@@ -169,7 +175,7 @@ void add_caption_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<CaptionOptions>();
   auto* sub = app.add_subcommand("caption", "Describe images and videos with a Llama 3.2 Vision checkpoint");
   sub->add_option("-m,--model", o->model_dir, "Mllama model directory (config.json, *.safetensors, tokenizer.json, "
-                                              "preprocessor_config.json)")->required();
+                                              "preprocessor_config.json; default: the bundled demo model)");
   sub->add_option("files", o->files, "Image or video files (one caption each; the type comes from the content)");
   sub->add_option("--image", o->images, "Image file (repeatable; with --together, all in one prompt)");
   sub->add_flag("--together", o->together, "One answer about all the images instead of one per image");
@@ -177,7 +183,8 @@ void add_caption_command(CLI::App& app, Action& action) {
                   std::string("Instruction placed after the media (default: \"") + kDefaultImagePrompt + "\" or \"" +
                       kDefaultVideoPrompt + "\")");
   sub->add_option("--adapter", o->adapters,
-                  "Image or video adapter file (llama-mm train, init-model --arch video-adapter); repeatable")
+                  "Image or video adapter file (llama-mm train, init-model --arch video-adapter); repeatable "
+                  "(default: those in MODEL/adapters/)")
       ->allow_extra_args(false);
   sub->add_option("--frames", o->frames, "Frames sampled uniformly from a video (default: the adapter's, 64 for paper presets)")
       ->check(CLI::Range(1, media::VideoLimits{}.max_frames));

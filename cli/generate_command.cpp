@@ -1,5 +1,6 @@
 // cli/generate_command.cpp: `llama-mm generate`: text generation from a prompt, plain or chat-formatted.
 #include "adapters/adapters.h"
+#include "cli/bundled_model.h"
 #include "cli/commands.h"
 #include "cli/generation_options.h"
 #include "llm/llm.h"
@@ -21,7 +22,8 @@ struct GenerateOptions {
   GenerateParams gen = default_generate_params();
 };
 
-int run_generate(const GenerateOptions& o) {
+int run_generate(GenerateOptions o) {
+  o.model_dir = model_or_bundled(o.model_dir, "generate");
   const int threads = configure_threads(o.threads);
   auto t0 = std::chrono::steady_clock::now();
   const auto format = parse_weight_format(o.dtype);
@@ -69,7 +71,8 @@ int run_generate(const GenerateOptions& o) {
 void add_generate_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<GenerateOptions>();
   auto* sub = app.add_subcommand("generate", "Generate text from a prompt");
-  sub->add_option("-m,--model", o->model_dir, "Model directory (config.json, *.safetensors, tokenizer.json)")->required();
+  sub->add_option("-m,--model", o->model_dir,
+                  "Model directory (config.json, *.safetensors, tokenizer.json; default: the bundled demo model)");
   sub->add_option("-p,--prompt", o->prompt, "Prompt text")->required();
   add_generation_options(sub, o->gen);
   sub->add_flag("--chat", o->chat, "Wrap the prompt in the Llama 3 chat format");

@@ -2,6 +2,7 @@
 //
 //   llama-mm serve -m Llama-3.2-11B-Vision-Instruct --adapter video.safetensors --port 8080 -np 4
 //   llama-mm serve -m Llama-3.1-8B-Instruct --adapter speech.safetensors --api-key-file key.txt
+#include "cli/bundled_model.h"
 #include "cli/commands.h"
 #include "llm/llm.h"
 #include "serve/server.h"
@@ -21,6 +22,9 @@ struct ServeCliOptions {
 };
 
 int run_serve(ServeCliOptions o) {
+  auto& engine = o.server.engine;
+  engine.model_dir = model_or_bundled(engine.model_dir, "serve");
+  if (engine.adapters.empty()) engine.adapters = model_adapters(engine.model_dir);
   if (!o.api_key_file.empty()) {
     std::ifstream in(o.api_key_file);
     if (!in) throw Error(ErrorKind::Usage, "serve: cannot read --api-key-file " + o.api_key_file);
@@ -40,8 +44,10 @@ void add_serve_command(CLI::App& app, Action& action) {
   auto& s = o->server;
   auto* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server for chat with images, video and audio, "
                                           "and transcription");
-  sub->add_option("-m,--model", s.engine.model_dir, "Base model directory (Llama 3.x or Llama 3.2 Vision)")->required();
-  sub->add_option("--adapter", s.engine.adapters, "Image, video or speech adapter file (repeatable)")
+  sub->add_option("-m,--model", s.engine.model_dir,
+                  "Base model directory (Llama 3.x or Llama 3.2 Vision; default: the bundled demo model)");
+  sub->add_option("--adapter", s.engine.adapters,
+                  "Image, video or speech adapter file (repeatable; default: those in MODEL/adapters/)")
       ->allow_extra_args(false);
   sub->add_option("--alias", s.engine.alias, "Model id shown to clients (default: the model folder's name)");
   sub->add_option("--host", s.host, "Address to bind")->capture_default_str();

@@ -9,6 +9,7 @@
 // and one subtitle entry with its own times. A file that cannot be decoded is reported (stderr, and
 // {"file","error"} with --json) without stopping the others; the exit code is then 4.
 #include "adapters/adapters.h"
+#include "cli/bundled_model.h"
 #include "cli/commands.h"
 #include "cli/generation_options.h"
 #include "llm/llm.h"
@@ -60,7 +61,14 @@ media::Transcript transcribe_file(const std::string& file, const TranscribeOptio
                           });
 }
 
-int run_transcribe(const TranscribeOptions& o) {
+int run_transcribe(TranscribeOptions o) {
+  o.model_dir = model_or_bundled(o.model_dir, "transcribe");
+  if (o.adapter.empty())  // the speech adapter the model folder carries
+    for (const auto& path : model_adapters(o.model_dir))
+      if (read_adapter_file(path).header.modality == "speech") o.adapter = path;
+  if (o.adapter.empty())
+    throw Error(ErrorKind::Usage, "transcribe: give a speech adapter with --adapter (" + o.model_dir +
+                                      "/adapters/ holds none)");
   if (o.files.empty()) throw Error(ErrorKind::Usage, "transcribe: no audio file given");
   if (!o.output_file.empty() && o.files.size() > 1)
     throw Error(ErrorKind::Usage, "transcribe: --output-file names the output of one input; give one file or drop it");
@@ -119,10 +127,10 @@ int run_transcribe(const TranscribeOptions& o) {
 void add_transcribe_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<TranscribeOptions>();
   auto* sub = app.add_subcommand("transcribe", "Transcribe or translate speech with a Llama 3 base and a speech adapter");
-  sub->add_option("-m,--model", o->model_dir, "Base Llama 3 directory (config.json, *.safetensors, tokenizer.json)")
-      ->required();
-  sub->add_option("--adapter", o->adapter, "Speech adapter file (.safetensors; init-model --arch speech-adapter)")
-      ->required();
+  sub->add_option("-m,--model", o->model_dir,
+                  "Base Llama 3 directory (config.json, *.safetensors, tokenizer.json; default: the bundled demo model)");
+  sub->add_option("--adapter", o->adapter,
+                  "Speech adapter file (.safetensors; init-model --arch speech-adapter; default: MODEL/adapters/'s)");
   sub->add_option("files", o->files, "Audio or video files (anything FFmpeg reads)");
   sub->add_option("-l,--language", o->language, "Spoken language to transcribe into (code or name)")
       ->capture_default_str();
