@@ -69,24 +69,31 @@ std::map<std::string, torch::Tensor> as_map(const NamedParams& params) {
   return m;
 }
 
-// Copies the checkpoint's tensors into `params`; the checkpoint must hold exactly those (its "best_rq." tensors are
-// the objective's, restored separately with objective = true).
+// Copies the checkpoint's tensors into `params`. Every tensor the checkpoint holds must be one of them (its
+// "best_rq." tensors are the objective's, restored separately with objective = true), and every one of them it
+// lacks must be in `fresh`: the parts of stages the run has not begun, which a config may add after the
+// checkpoint was written.
 void restore(const NamedParams& params, const std::map<std::string, torch::Tensor>& saved, const std::string& origin,
-             bool objective = false) {
+             bool objective = false, const std::set<std::string>& fresh = {}) {
   torch::NoGradGuard no_grad;
+  int64_t restored = 0;
   for (const auto& [name, p] : params) {
     const auto it = saved.find(name);
-    if (it == saved.end()) throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint has no " + name);
+    if (it == saved.end()) {
+      if (fresh.count(name)) continue;
+      throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint has no " + name);
+    }
     if (it->second.sizes() != p.sizes()) throw Error(ErrorKind::ModelLoad, origin + ": " + name + " has the wrong shape");
     p.copy_(it->second);
+    ++restored;
   }
   const auto n_saved = std::count_if(saved.begin(), saved.end(), [&](const auto& kv) {
     return (kv.first.rfind("best_rq.", 0) == 0) == objective;
   });
-  if (n_saved != static_cast<int64_t>(params.size()))
+  if (n_saved != restored)
     throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint holds " + std::to_string(n_saved) +
-                                          " tensors, the run trains " + std::to_string(params.size()) +
-                                          " (was the config changed?)");
+                                          " tensors, the run trains " + std::to_string(restored) +
+                                          " of them (was the config changed?)");
 }
 
 // The BEST-RQ mask seed of (stage, step, micro-batch, place in the global micro-batch): the same in a resumed run
@@ -180,7 +187,16 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
             << model.llm_parameters().size() << " tensors) is "
             << (trains_llm ? "trained by the text_model stages, then frozen" : "frozen") << "\n";
   auto run_state = model.run_state();
-  if (resumed) restore(run_state, saved.params, *resume_from);
+  if (resumed) {
+    std::set<std::string> fresh;  // parts only later stages train may be new to the config
+    std::set<Part> begun;
+    for (int64_t i = 0; i <= resumed->stage; ++i) begun.insert(cfg.stages[i].train.begin(), cfg.stages[i].train.end());
+    for (const auto& [name, q] : part_names())
+      if (!begun.count(q))
+        for (const auto& [pname, p] : model.parameters(q)) fresh.insert(pname);
+    if (!begun.count(Part::SpeechEncoder)) fresh.insert({"speech.encoder.feature_mean", "speech.encoder.feature_std"});
+    restore(run_state, saved.params, *resume_from, /*objective=*/false, fresh);
+  }
 
   std::unique_ptr<DataParallel> dp;
   if (env.world_size > 1) dp = std::make_unique<DataParallel>(env);

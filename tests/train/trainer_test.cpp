@@ -302,6 +302,28 @@ TEST_F(Trainer, ResumingGivesExactlyTheUninterruptedRun) {
   EXPECT_EQ(read_checkpoint_state((b / "checkpoints/stage01-step00000008").string()).step, 8);
 }
 
+TEST_F(Trainer, AResumedRunMayGainStagesButNotChangeBegunOnes) {
+  const auto cfg = write_config("grow", "    steps: 4\n    batch_size: 2\n    checkpoint_every: 2\n");
+  ASSERT_EQ(run_cli("train '" + cfg + "' --max-steps 2").exit_code, 130);
+  // A later stage with a new adapter (a new part, in no checkpoint yet): the resume takes it fresh.
+  const fs::path d = fs::path(cfg).parent_path();
+  test::make_counter_clip(d / "clip.mp4", 16, "-c:v libx264 -pix_fmt yuv420p");
+  std::ofstream(d / "videos.jsonl") << R"({"video": "clip.mp4", "text": "a counter"})" << "\n";
+  std::ofstream(cfg, std::ios::app) << "  - name: video\n    data: {format: jsonl, path: videos.jsonl}\n"
+                                       "    train: [video_aggregator, video_cross_attention]\n    steps: 1\n"
+                                       "    batch_size: 1\nadapters: [{modality: video, preset: tiny}]\n";
+  auto grown = run_cli("train '" + cfg + "' --resume");
+  ASSERT_EQ(grown.exit_code, 0) << grown.err;
+  EXPECT_EQ(test::json_lines(grown.out).size(), 2u);
+  EXPECT_TRUE(fs::exists(d / "out/adapters/video.safetensors"));
+  // A begun stage that no longer trains what its checkpoint holds is refused.
+  const auto changed = write_config("shrink", "    steps: 4\n    batch_size: 2\n    checkpoint_every: 2\n");
+  ASSERT_EQ(run_cli("train '" + changed + "' --max-steps 2").exit_code, 130);
+  auto r = run_cli("train '" + changed + "' --resume --set 'stages.0.train=[image_cross_attention]'");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("(was the config changed?)"), std::string::npos) << r.err;
+}
+
 TEST_F(Trainer, TwoGlooProcessesEqualOneProcessWithTheSameGlobalBatch) {
   // Global batch 4 × 2 accumulation steps: one process with batch_size 4, or two ranks with batch_size 2 each.
   const std::string stage = "    optimizer: {lr: 5.0e-3}\n    schedule: {warmup_steps: 2}\n    steps: 5\n"
