@@ -21,6 +21,7 @@ void add_train_command(CLI::App& app, Action& action);
 void add_plot_command(CLI::App& app, Action& action);
 void add_serve_command(CLI::App& app, Action& action);
 void add_data_command(CLI::App& app, Action& action);
+void add_eval_command(CLI::App& app, Action& action);
 
 }  // namespace llama_mm::cli
 

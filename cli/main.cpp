@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   llama_mm::cli::add_plot_command(app, action);
   llama_mm::cli::add_serve_command(app, action);
   llama_mm::cli::add_data_command(app, action);
+  llama_mm::cli::add_eval_command(app, action);
   // llama-server's multi-letter short option -np (CLI11 takes one-letter short names only).
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]) == "-np") argv[i] = const_cast<char*>("--parallel");

@@ -39,7 +39,8 @@ int64_t word_edit_distance(const std::string& reference, const std::string& hypo
   return prev[h.size()];
 }
 
-EvalResult evaluate(RunModel& model, const ExampleBuilder& builder, const std::vector<Sample>& samples) {
+EvalResult evaluate(RunModel& model, const ExampleBuilder& builder, const std::vector<Sample>& samples,
+                    const std::function<void(const EvalAnswer&)>& on_answer) {
   EvalResult r;
   int64_t exact = 0, errors = 0, ref_words = 0;
   for (const auto& s : samples) {
@@ -54,11 +55,13 @@ EvalResult evaluate(RunModel& model, const ExampleBuilder& builder, const std::v
     const auto it = std::find_if(s.turns.begin(), s.turns.end(), [](const Turn& t) { return t.role == "assistant"; });
     const std::string reference = trimmed(it->text);
     const std::string answer = trimmed(model.answer(ex, word_count(reference) * 8 + 16));
-    r.answers.push_back(answer);
+    EvalAnswer a{s.origin, reference, answer, word_edit_distance(reference, answer), word_count(reference)};
     ++r.samples;
     exact += answer == reference;
-    errors += word_edit_distance(reference, answer);
-    ref_words += word_count(reference);
+    errors += a.word_errors;
+    ref_words += a.reference_words;
+    if (on_answer) on_answer(a);
+    r.answers.push_back(std::move(a));
   }
   if (r.samples > 0) r.exact_match = static_cast<double>(exact) / static_cast<double>(r.samples);
   r.wer = ref_words > 0 ? static_cast<double>(errors) / static_cast<double>(ref_words) : 0.0;

@@ -7,6 +7,7 @@
 #include "train/data_loader.h"
 #include "train/run_model.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,12 +17,19 @@ namespace llama_mm::train {
 int64_t word_edit_distance(const std::string& reference, const std::string& hypothesis);
 int64_t word_count(const std::string& text);
 
+struct EvalAnswer {
+  std::string origin, reference, answer;
+  int64_t word_errors = 0, reference_words = 0;
+};
+
 struct EvalResult {
   int64_t samples = 0, bad = 0;
   double exact_match = 0, wer = 0;
-  std::vector<std::string> answers;  // in sample order (unreadable samples are skipped)
+  std::vector<EvalAnswer> answers;  // in sample order (unreadable samples are skipped)
 };
 
-EvalResult evaluate(RunModel& model, const ExampleBuilder& builder, const std::vector<Sample>& samples);
+// `on_answer`, when given, sees each answer as it comes (progress, streaming output).
+EvalResult evaluate(RunModel& model, const ExampleBuilder& builder, const std::vector<Sample>& samples,
+                    const std::function<void(const EvalAnswer&)>& on_answer = {});
 
 }  // namespace llama_mm::train

@@ -46,19 +46,20 @@ nlohmann::json patched(nlohmann::json config, const std::string& path) {
 
 }  // namespace
 
-RunModel::RunModel(const TrainConfig& cfg) : base_dir_(cfg.base), tok_(Tokenizer::from_file(cfg.base)) {
+RunModel::RunModel(const TrainConfig& cfg, std::optional<torch::Dtype> dtype)
+    : base_dir_(cfg.base), tok_(Tokenizer::from_file(cfg.base)) {
   for (const auto& s : cfg.stages)
     for (Part p : s.train)
       if (std::find(run_parts_.begin(), run_parts_.end(), p) == run_parts_.end()) run_parts_.push_back(p);
   if (is_mllama_config(cfg.base)) {
-    mllama = load_mllama(cfg.base, torch::kFloat32);
+    mllama = load_mllama(cfg.base, dtype);
     const auto& mc = mllama->config();
     if (tok_.token_id("<|image|>") != std::optional<int32_t>(static_cast<int32_t>(mc.image_token_index)))
       throw Error(ErrorKind::ModelLoad, cfg.base + ": the tokenizer's <|image|> is not the model's image_token_index");
     processor_ = load_image_processor(cfg.base, mc);
     base_info_ = BaseModelInfo::of(mc.text, tok_);
   } else {
-    text = load_llama(cfg.base, torch::kFloat32);
+    text = load_llama(cfg.base, dtype);
     base_info_ = BaseModelInfo::of(text->config(), tok_);
   }
   for (const auto& a : cfg.adapters) {
@@ -66,17 +67,17 @@ RunModel::RunModel(const TrainConfig& cfg) : base_dir_(cfg.base), tok_(Tokenizer
       if (!mllama) throw Error(ErrorKind::Config, "adapters: a video adapter needs a Llama 3.2 Vision base");
       VideoAdapter v{nullptr};
       if (!a.from.empty()) {
-        v = load_video_adapter(a.from, base_info_, mllama->config(), torch::kFloat32);
+        v = load_video_adapter(a.from, base_info_, mllama->config(), llm().dtype());
       } else {
         auto vc = VideoAdapterConfig::preset(is_json_preset(a.preset) ? "tiny" : a.preset, mllama->config());
         if (is_json_preset(a.preset)) vc = VideoAdapterConfig::from_json(patched(vc.to_json(), a.preset), a.preset);
-        v = VideoAdapter(vc, mllama->config().text, torch::kFloat32);
+        v = VideoAdapter(vc, mllama->config().text, llm().dtype());
         init_random_video_adapter(*v, cfg.seed + 101, /*zero_gates=*/true);
       }
       mllama->attach_video_adapter(v, a.from.empty() ? "video preset " + a.preset : a.from);
     } else {
       if (!a.from.empty()) {
-        speech = load_speech_adapter(a.from, base_info_, torch::kFloat32);
+        speech = load_speech_adapter(a.from, base_info_, llm().dtype());
       } else {
         std::string preset = a.preset == "paper-8b" || a.preset == "paper-70b" ? "paper"
                              : is_json_preset(a.preset)                 ? "tiny"
@@ -84,7 +85,7 @@ RunModel::RunModel(const TrainConfig& cfg) : base_dir_(cfg.base), tok_(Tokenizer
         auto sc = SpeechModelConfig::preset(preset, base_info_.hidden_size);
         sc.tokens = SpeechTokens::choose(tok_);
         if (is_json_preset(a.preset)) sc = SpeechModelConfig::from_json(patched(sc.to_json(), a.preset), a.preset);
-        speech = SpeechModel(sc, torch::kFloat32);
+        speech = SpeechModel(sc, llm().dtype());
         init_random_speech_weights(*speech, cfg.seed + 202);
       }
       speech->config().tokens.check(tok_, a.from.empty() ? "speech preset " + a.preset : a.from);

@@ -24,8 +24,9 @@ namespace llama_mm::train {
 
 class RunModel {
  public:
-  // Loads the base in fp32 and creates or loads the config's adapters (presets seeded from cfg.seed).
-  explicit RunModel(const TrainConfig& cfg);
+  // Loads the base in `dtype` (training: fp32; nullopt: the checkpoint's, as inference runs it) and creates or
+  // loads the config's adapters in the same dtype (presets seeded from cfg.seed).
+  explicit RunModel(const TrainConfig& cfg, std::optional<torch::Dtype> dtype = torch::kFloat32);
 
   LlamaForCausalLMImpl& llm();
   const Tokenizer& tokenizer() const { return tok_; }
