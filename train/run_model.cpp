@@ -417,6 +417,41 @@ std::vector<std::string> RunModel::save_adapters(const std::string& dir, const s
   return written;
 }
 
+namespace {
+
+void copy_files(const std::string& from_dir, const std::string& to_dir, std::initializer_list<const char*> names) {
+  namespace fs = std::filesystem;
+  for (const char* f : names) {
+    const fs::path from = fs::path(from_dir) / f;
+    if (!fs::exists(from)) continue;
+    std::ifstream in(from, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (!in) throw Error(ErrorKind::Runtime, from.string() + ": cannot read it to copy into " + to_dir);
+    write_file_atomic((fs::path(to_dir) / f).string(), content.str());
+  }
+}
+
+}  // namespace
+
+std::string RunModel::save_text_model(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  auto& lm = llm();
+  const auto& cfg = lm.config();
+  const auto dtype = parse_dtype(cfg.torch_dtype);
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : lm.named_parameters()) {
+    auto t = p.value().detach();
+    if (p.key() == "model.embed_tokens.weight") t = t.narrow(0, 0, cfg.vocab_size);  // a Vision base's extra rows
+    tensors[p.key()] = t.to(torch::kCPU, dtype).contiguous();
+  }
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  write_file_atomic((fs::path(dir) / "config.json").string(), cfg.to_json().dump(2) + "\n");
+  copy_files(base_dir_, dir, {"generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"});
+  return dir;
+}
+
 std::string RunModel::save_model(const std::string& dir) {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
@@ -429,16 +464,8 @@ std::string RunModel::save_model(const std::string& dir) {
     for (const auto& p : text->named_parameters()) tensors[p.key()] = p.value().detach().to(torch::kCPU, dtype).contiguous();
     write_safetensors(weights, tensors, {{"format", "pt"}});
   }
-  for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                        "special_tokens_map.json", "preprocessor_config.json"}) {
-    const fs::path from = fs::path(base_dir_) / f;
-    if (!fs::exists(from)) continue;
-    std::ifstream in(from, std::ios::binary);
-    std::ostringstream content;
-    content << in.rdbuf();
-    if (!in) throw Error(ErrorKind::Runtime, from.string() + ": cannot read it to copy into " + dir);
-    write_file_atomic((fs::path(dir) / f).string(), content.str());
-  }
+  copy_files(base_dir_, dir, {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                              "special_tokens_map.json", "preprocessor_config.json"});
   return dir;
 }
 

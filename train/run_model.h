@@ -63,6 +63,10 @@ class RunModel {
   // `dir` in the base's layout and torch_dtype: model.safetensors, and the base's config, tokenizer and
   // preprocessor files copied. Returns the directory.
   std::string save_model(const std::string& dir);
+  // Writes the LLM alone as a Llama 3 text checkpoint (LlamaForCausalLM layout, its config and torch_dtype, the
+  // embedding's first vocab_size rows; the tokenizer copied): the bare text model a text_model stage made, which
+  // text-only prompts to the whole model must answer alike. Returns the directory.
+  std::string save_text_model(const std::string& dir);
 
   MllamaForConditionalGeneration mllama{nullptr};
   LlamaForCausalLM text{nullptr};  // a Llama 3 text base

@@ -430,6 +430,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
     std::string saved_model;  // a run that trains the LLM leaves a whole model (a new base) after every stage
     if (lead) adapters = model.save_adapters((fs::path(cfg.output_dir) / "adapters").string(), stage.train);
     if (lead && trains_llm) saved_model = model.save_model((fs::path(cfg.output_dir) / "model").string());
+    if (lead && trains_text_model(stage)) model.save_text_model((fs::path(cfg.output_dir) / "text_model").string());
     checkpoint();  // the stage's end: a resume starts the next stage
     json summary = {{"stage", stage.name}, {"steps", total}, {"samples", state.samples}, {"adapters", adapters},
                     {"bad_samples", static_cast<int64_t>(loader.bad().size())}, {"elapsed_s", state.elapsed_s}};

@@ -155,12 +155,18 @@ TEST_F(Trainer, ATextModelStageTrainsTheLlmAndTheNextStageLearnsOnItFrozen) {
   const auto summary = test::json_lines(r.out);
   ASSERT_EQ(summary.size(), 2u);
   EXPECT_EQ(summary[0]["model"], (d / "out/model").string());
-  // The saved model answers like the run did: the LLM it trained, loaded back from disk.
+  // The saved model answers like the run did: the LLM it trained, loaded back from disk. The bare text model
+  // (a Llama checkpoint of the LLM alone) answers text-only prompts exactly as the whole model does.
   for (const auto& [q, a] : chats) {
     auto g = run_cli("generate -m '" + (d / "out/model").string() + "' --chat -p '" + q + "' --temp 0 -n 8");
     ASSERT_EQ(g.exit_code, 0) << g.err;
     EXPECT_EQ(g.out, a + "\n") << q;
+    auto bare = run_cli("generate -m '" + (d / "out/text_model").string() + "' --chat -p '" + q + "' --temp 0 -n 8 --json");
+    auto whole = run_cli("generate -m '" + (d / "out/model").string() + "' --chat -p '" + q + "' --temp 0 -n 8 --json");
+    ASSERT_EQ(bare.exit_code, 0) << bare.err;
+    EXPECT_EQ(test::json_lines(bare.out)[0]["tokens"], test::json_lines(whole.out)[0]["tokens"]) << q;
   }
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(d / "out/text_model/config.json"))["architectures"][0], "LlamaForCausalLM");
   // Stage 2 left the LLM exactly as stage 1 did (its final checkpoint holds the trained LLM), and changed the image
   // parts.
   std::string stage1;
