@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Retrains the bundled demo model (issue 8) from nothing: generates the training and held-out data, creates the
 # random base from configs/demo/mllama.json with the Llama 3.1 tokenizer, and runs configs/demo/demo.yaml in
-# RUN_DIR (default runs/demo). Each step is skipped when its output is already there, and an interrupted
-# training continues (--resume), so the script can be run again until it finishes.
+# RUN_DIR (default runs/demo); then assembles the model as it ships (RUN_DIR/demo-model: the whole model plus
+# adapters/video.safetensors and adapters/speech.safetensors) and scores it on the held-out sets
+# (RUN_DIR/eval.jsonl). Each step is skipped when its output is already there, and an interrupted training
+# continues (--resume), so the script can be run again until it finishes.
 #   scripts/train_demo.sh [RUN_DIR] [--ci]   env: LLAMA_MM (default build/cli/llama-mm), TOKENIZER (tokenizer.json)
 # --ci: the same pipeline at a size for tests (a few minutes on 2 cores): small data sets, few steps per stage.
 set -euo pipefail
@@ -57,3 +59,18 @@ text "$RUN/data/text-test.jsonl" speech-test  # the repeat task: what text alone
 cp configs/demo/demo.yaml configs/demo/video.json configs/demo/speech.json "$RUN/"
 "$LLAMA_MM" train "$RUN/demo.yaml" --resume "${SET[@]}"
 "$LLAMA_MM" plot "$RUN/run"
+
+# The model as it ships (models/demo): the whole model, its video and speech adapters in adapters/.
+rm -rf "$RUN/demo-model.tmp"
+mkdir -p "$RUN/demo-model.tmp/adapters"
+cp "$RUN/run/model/"* "$RUN/demo-model.tmp/"
+cp "$RUN/run/adapters/video.safetensors" "$RUN/run/adapters/speech.safetensors" "$RUN/demo-model.tmp/adapters/"
+rm -rf "$RUN/demo-model"
+mv "$RUN/demo-model.tmp" "$RUN/demo-model"
+
+# Its scores on the held-out sets, as shipped (bf16): one summary line each in eval.jsonl (docs/demo.md).
+for set in shapes-test/captions.jsonl motion-test/captions.jsonl speech-test/transcripts.jsonl; do
+  "$LLAMA_MM" eval -m "$RUN/demo-model" --data "$RUN/data/$set" | tail -n 1
+done > "$RUN/eval.jsonl.tmp"
+mv "$RUN/eval.jsonl.tmp" "$RUN/eval.jsonl"
+cat "$RUN/eval.jsonl"
