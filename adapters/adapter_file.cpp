@@ -3,14 +3,7 @@
 
 #include "llm/config_json.h"
 #include "llm/error.h"
-
-extern "C" {
-#include <libavutil/mem.h>
-#include <libavutil/sha.h>
-}
-
-#include <cstdio>
-#include <memory>
+#include "llm/sha256.h"
 
 namespace llama_mm {
 
@@ -36,9 +29,8 @@ BaseModelInfo BaseModelInfo::from_json(const json& j, const std::string& origin)
 }
 
 std::string tokenizer_fingerprint(const Tokenizer& tok) {
-  std::unique_ptr<AVSHA, void (*)(void*)> sha(av_sha_alloc(), av_free);
-  if (!sha || av_sha_init(sha.get(), 256) < 0) throw Error(ErrorKind::Runtime, "tokenizer_fingerprint: av_sha failed");
-  auto update = [&](const void* p, size_t n) { av_sha_update(sha.get(), static_cast<const uint8_t*>(p), n); };
+  Sha256 sha;
+  auto update = [&](const void* p, size_t n) { sha.update(p, n); };
   const int64_t n = tok.n_vocab();
   for (int32_t id = 0; id < n; ++id) {
     std::string bytes;
@@ -53,15 +45,7 @@ std::string tokenizer_fingerprint(const Tokenizer& tok) {
     update(&len, sizeof len);
     update(bytes.data(), bytes.size());
   }
-  uint8_t digest[32];
-  av_sha_final(sha.get(), digest);
-  std::string hex;
-  char buf[3];
-  for (uint8_t b : digest) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
-  }
-  return hex;
+  return sha.hex_digest();
 }
 
 void write_adapter_file(const std::string& path, const AdapterHeader& header,

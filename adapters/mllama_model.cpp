@@ -62,7 +62,9 @@ MllamaForConditionalGenerationImpl::MllamaForConditionalGenerationImpl(const Mll
 
 torch::Tensor MllamaForConditionalGenerationImpl::encode_images(const MllamaImageBatch& images,
                                                                 const ActivationHook& hook) {
-  auto out = vision_model->forward(images.pixel_values, images.aspect_ratio_ids, images.aspect_ratio_mask, hook);
+  const auto device = multi_modal_projector->weight.device();  // the batch comes from the CPU preprocessor
+  auto out = vision_model->forward(images.pixel_values.to(device), images.aspect_ratio_ids.to(device),
+                                   images.aspect_ratio_mask.to(device), hook);
   if (hook) hook("vision.output", out);
   auto states = multi_modal_projector(out);  // [B, M, T, P, D]
   if (hook) hook("cross_attention_states", states);
@@ -94,7 +96,9 @@ torch::Tensor MllamaForConditionalGenerationImpl::encode_video(const MllamaImage
     part.pixel_values = pv.narrow(1, f0, n);
     part.aspect_ratio_ids = frames.aspect_ratio_ids.narrow(1, f0, n);
     part.aspect_ratio_mask = frames.aspect_ratio_mask.narrow(1, f0, n);
-    auto out = vision_model->forward(part.pixel_values, part.aspect_ratio_ids, part.aspect_ratio_mask);
+    const auto device = multi_modal_projector->weight.device();
+    auto out = vision_model->forward(part.pixel_values.to(device), part.aspect_ratio_ids.to(device),
+                                     part.aspect_ratio_mask.to(device));
     auto projected = multi_modal_projector(out.narrow(2, 0, n_tiles));  // [1, n, n_tiles, P, D]
     states.push_back(projected.reshape({n, -1, projected.size(-1)}));
   }
@@ -265,12 +269,13 @@ void save_mllama_weights(MllamaForConditionalGenerationImpl& model, const std::s
 
 void init_random_mllama_weights(torch::nn::Module& model, uint64_t seed) {
   torch::NoGradGuard no_grad;
-  auto gen = at::detail::createCPUGenerator(seed);
+  const auto params = model.parameters();
+  auto gen = seeded_generator(params.empty() ? torch::Device(torch::kCPU) : params.front().device(), seed);
   auto has = [](const std::string& s, const char* part) { return s.find(part) != std::string::npos; };
   for (auto& p : model.named_parameters()) {
     const std::string& name = p.key();
     auto& t = p.value();
-    auto f32 = torch::empty(t.sizes(), torch::kFloat32);
+    auto f32 = torch::empty(t.sizes(), torch::dtype(torch::kFloat32).device(t.device()));
     if (t.dim() == 1 && t.size(0) == 1) {
       f32.uniform_(0.3, 1.0, gen);  // gates: non-zero so the tile, position and cross paths all count
     } else if (has(name, "norm")) {

@@ -20,6 +20,13 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
 // `bytes`-sized buffer, best of `reps` passes.
 double measure_read_bandwidth(int threads, size_t bytes = size_t(1) << 30, int reps = 5);
 
+// A GPU's memory bandwidth in GB/s: device-to-device copies of a `bytes` buffer, counting the bytes read and
+// the bytes written (as GPU vendors and benchmarks do), best of `reps` after a warm-up.
+double measure_device_copy_bandwidth(torch::Device device, size_t bytes = size_t(2) << 30, int reps = 10);
+
+// The device a benchmark runs on: "cpu", "cuda" (or "cuda:N"); empty: CUDA when available, else the CPU.
+torch::Device resolve_device(const std::string& name);
+
 // GFLOP/s of y = x·Wᵀ through the engine's projection path (llm/cpu_linear.h project) for an [m, k] x [n, k]
 // problem in `dtype`, best of 3: "the measured matmul rate" the encoder benchmarks compare against.
 double measure_matmul_gflops(int64_t m, int64_t k, int64_t n, torch::Dtype dtype);
@@ -27,6 +34,7 @@ double measure_matmul_gflops(int64_t m, int64_t k, int64_t n, torch::Dtype dtype
 struct GenerateBenchParams {
   std::string model_dir;      // a checkpoint directory, or empty with `preset`
   std::string preset;         // "tiny", "1b", "8b": random weights built in memory
+  std::string device;         // see resolve_device(); on CUDA, threads only set the host side
   // Weight formats measured side by side on one model: at most one dtype ("f32", "bf16"; empty: the
   // checkpoint's, bf16 for presets), then optionally "q8" (that model quantized, llm/q8_linear.h).
   std::vector<std::string> formats{""};
@@ -41,13 +49,14 @@ struct GenerateBenchParams {
 
 struct GenerateBenchResult {  // one (format, threads) row
   std::string model;          // what was measured
+  std::string device;         // "cpu", "cuda"
   std::string format;         // "bfloat16", "float32", "q8"
   int64_t n_params = 0;
   int threads = 0;
   int n_prompt = 0, n_gen = 0;
   double prefill_tok_per_s = 0, decode_tok_per_s = 0;
   double weight_bytes_per_token = 0;    // bytes of weights one decode step reads
-  double machine_bandwidth_gbs = 0;     // measured by this bench at this thread count
+  double machine_bandwidth_gbs = 0;     // measured by this bench at this thread count (CUDA: copy bandwidth)
   double decode_bandwidth_gbs = 0;      // decode_tok_per_s × weight_bytes_per_token
   double bandwidth_percent = 0;         // decode_bandwidth_gbs / machine_bandwidth_gbs
   std::vector<std::pair<int, double>> batched_tok_per_s;  // (B, tokens per second summed over the B sequences)
@@ -66,11 +75,12 @@ struct CaptionBenchParams {
                                       // than tiny then need the whole model in memory)
   int n_prompt = 32, n_gen = 16;
   int threads = 0;
+  std::string device;                 // see resolve_device()
   uint64_t seed = 42;
 };
 
 struct CaptionBenchResult {
-  std::string model, dtype;
+  std::string model, dtype, device;
   int threads = 0, tiles = 0, max_tiles = 0;
   int64_t tokens_per_tile = 0;        // P (padded: P' runs)
   double encode_ms = 0;               // one image: vision encoder + projector + cross K/V
@@ -78,8 +88,9 @@ struct CaptionBenchResult {
   double encode_gflop = 0;            // matmul FLOPs of one image encode, counted from the shapes
   double encode_gflops = 0;           // achieved rate
   double matmul_gflops = 0;           // this machine's measured rate for an encoder-shaped GEMM in the model dtype
-  double matmul_percent = 0;          // encode_gflops / matmul_gflops
+  double matmul_percent = 0;          // encode_gflops / matmul_gflops (CPU only: 0 on a GPU)
   double prefill_tok_per_s = 0, decode_tok_per_s = 0;  // 0 when the text side was not run
+  double caption_ms = 0;              // the whole caption: image encode, prefill and n_gen tokens, end to end
 };
 
 CaptionBenchResult run_caption_bench(const CaptionBenchParams& params);

@@ -13,19 +13,26 @@ namespace {
 // Prefill of n_prompt random tokens, then n_gen greedy decode steps, on the current thread setting.
 void measure(LlamaForCausalLMImpl& model, const GenerateBenchParams& p, GenerateBenchResult& r) {
   const auto& cfg = model.config();
+  const auto device = model.lm_head_weight().device();
+  // The clock is read after the device has finished (CUDA work is queued asynchronously).
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
   auto gen = at::detail::createCPUGenerator(p.seed);
-  auto prompt = torch::randint(0, cfg.vocab_size, {1, p.n_prompt}, gen, torch::kInt64);
-  KVCache cache(cfg, 1, p.n_prompt + p.n_gen + 1, model.dtype(), torch::kCPU);
+  auto prompt = torch::randint(0, cfg.vocab_size, {1, p.n_prompt}, gen, torch::kInt64).to(device);
+  KVCache cache(cfg, 1, p.n_prompt + p.n_gen + 1, model.dtype(), device);
   std::cerr << "bench: " << r.format << ", " << r.threads << " threads: warm-up\n";
   {
-    KVCache warm(cfg, 1, 16, model.dtype(), torch::kCPU);
-    auto tokens = torch::randint(0, cfg.vocab_size, {1, 9}, gen, torch::kInt64);
+    KVCache warm(cfg, 1, 16, model.dtype(), device);
+    auto tokens = torch::randint(0, cfg.vocab_size, {1, 9}, gen, torch::kInt64).to(device);
     model.forward(tokens.narrow(1, 0, 8), &warm);  // a small prefill, then one decode step
     model.forward(tokens.narrow(1, 8, 1), &warm);
+    sync();
   }
   std::cerr << "bench: prefill of " << p.n_prompt << " tokens\n";
   auto t0 = std::chrono::steady_clock::now();
   auto logits = model.forward(prompt, &cache);
+  sync();
   r.prefill_tok_per_s = p.n_prompt / seconds_since(t0);
 
   std::cerr << "bench: decode of " << p.n_gen << " tokens\n";
@@ -35,23 +42,26 @@ void measure(LlamaForCausalLMImpl& model, const GenerateBenchParams& p, Generate
     logits = model.forward(next, &cache);
     if ((i + 1) % 32 == 0) std::cerr << "bench: " << (i + 1) << "/" << p.n_gen << " tokens\n";
   }
+  sync();
   r.decode_tok_per_s = p.n_gen / seconds_since(t0);
   r.decode_bandwidth_gbs = r.decode_tok_per_s * r.weight_bytes_per_token / 1e9;
   r.bandwidth_percent = 100.0 * r.decode_bandwidth_gbs / r.machine_bandwidth_gbs;
 
   for (int B : p.batch_rows) {
     std::cerr << "bench: batched decode, " << B << " sequences x " << p.n_gen << " steps\n";
-    KVCache rows_cache(cfg, B, p.n_prompt + p.n_gen + 1, model.dtype(), torch::kCPU);
+    KVCache rows_cache(cfg, B, p.n_prompt + p.n_gen + 1, model.dtype(), device);
     std::vector<int64_t> rows(B), positions(B);
     for (int b = 0; b < B; ++b) rows[b] = b;
-    auto ids = torch::randint(0, cfg.vocab_size, {B, 1}, gen, torch::kInt64);
+    auto ids = torch::randint(0, cfg.vocab_size, {B, 1}, gen, torch::kInt64).to(device);
     model.logits(model.hidden_rows(model.embed(ids), rows_cache, rows, std::vector<int64_t>(B, 0)), false);  // warm-up
+    sync();
     t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < p.n_gen; ++i) {
       for (int b = 0; b < B; ++b) positions[b] = p.n_prompt + i;
       auto step_logits = model.logits(model.hidden_rows(model.embed(ids), rows_cache, rows, positions), false);
       ids = step_logits.argmax(-1).view({B, 1});
     }
+    sync();
     r.batched_tok_per_s.push_back({B, double(B) * p.n_gen / seconds_since(t0)});
   }
 }
@@ -76,17 +86,21 @@ std::vector<GenerateBenchResult> run_generate_bench(const GenerateBenchParams& p
   }
   const bool measure_unquantized = p.formats.empty() || !parse_weight_format(p.formats.front()).q8;
 
+  const auto device = resolve_device(p.device);
+  if (q8 && !device.is_cpu()) throw Error(ErrorKind::Usage, "bench generate: q8 is a CPU format; use --device cpu");
   configure_threads(0);
   LlamaForCausalLM model{nullptr};
   std::string what;
   if (!p.model_dir.empty()) {
     std::cerr << "bench: loading " << p.model_dir << "\n";
     model = load_llama(p.model_dir, dtype);
+    model->to(device);
     what = p.model_dir;
   } else {
     const auto cfg = LlamaConfig::preset(p.preset);
-    std::cerr << "bench: building random preset '" << p.preset << "'\n";
+    std::cerr << "bench: building random preset '" << p.preset << "' on " << device << "\n";
     model = LlamaForCausalLM(cfg, dtype.value_or(torch::kBFloat16));
+    model->to(device);  // before the weights are drawn: on a GPU they are drawn there
     init_random_weights(*model, p.seed);
     model->eval();
     what = "preset " + p.preset;
@@ -98,6 +112,7 @@ std::vector<GenerateBenchResult> run_generate_bench(const GenerateBenchParams& p
     for (int t : p.threads) {
       GenerateBenchResult r;
       r.model = what;
+      r.device = device.str();
       r.format = format;
       r.n_params = model->config().n_params();
       r.n_prompt = p.n_prompt;
@@ -106,7 +121,8 @@ std::vector<GenerateBenchResult> run_generate_bench(const GenerateBenchParams& p
       r.weight_bytes_per_token = static_cast<double>(model->decode_weight_bytes());
       if (!bandwidth.count(r.threads)) {
         std::cerr << "bench: measuring memory bandwidth with " << r.threads << " threads\n";
-        bandwidth[r.threads] = measure_read_bandwidth(r.threads);
+        bandwidth[r.threads] =
+            device.is_cpu() ? measure_read_bandwidth(r.threads) : measure_device_copy_bandwidth(device);
       }
       r.machine_bandwidth_gbs = bandwidth[r.threads];
       measure(*model, p, r);

@@ -67,4 +67,35 @@ double measure_read_bandwidth(int threads, size_t bytes, int reps) {
   return best;
 }
 
+double measure_device_copy_bandwidth(torch::Device device, size_t bytes, int reps) {
+  auto src = torch::ones({static_cast<int64_t>(bytes)}, torch::dtype(torch::kUInt8).device(device));
+  auto dst = torch::empty_like(src);
+  dst.copy_(src);  // warm-up
+  torch::cuda::synchronize();
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    dst.copy_(src);
+    torch::cuda::synchronize();
+    best = std::max(best, 2.0 * static_cast<double>(bytes) / seconds_since(t0) / 1e9);
+  }
+  return best;
+}
+
+torch::Device resolve_device(const std::string& name) {
+  if (name.empty()) return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  const Error bad(ErrorKind::Usage, "--device: expected cpu or cuda[:N], got '" + name + "'");
+  torch::Device d(torch::kCPU);
+  try {
+    d = torch::Device(name);
+  } catch (const std::exception&) {
+    throw bad;
+  }
+  if (!d.is_cpu() && !d.is_cuda()) throw bad;
+  if (d.is_cuda() && !torch::cuda::is_available())
+    throw Error(ErrorKind::Usage,
+                "--device " + name + ": no CUDA device is available (or LibTorch was built without CUDA)");
+  return d;
+}
+
 }  // namespace llama_mm::bench

@@ -59,8 +59,8 @@ TrainBenchResult run_train_bench(const TrainBenchParams& p) {
             std::to_string(cfg.n_cross_layers()) + " cross)";
   std::cerr << "bench: building " << r.model << ", fp32 weights on " << r.device << "\n";
   MllamaForConditionalGeneration model(cfg, torch::kFloat32);
+  model->to(device);  // before the weights are drawn: on a GPU they are drawn there
   init_random_mllama_weights(*model, p.seed);
-  model->to(device);
   model->eval();
   for (auto& prm : model->parameters()) prm.set_requires_grad(false);
   train::NamedParams params;

@@ -40,6 +40,7 @@ int run_bench_generate(const BenchOptions& o) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows)
       out.push_back({{"model", r.model},
+                     {"device", r.device},
                      {"format", r.format},
                      {"n_params", r.n_params},
                      {"threads", r.threads},
@@ -57,8 +58,9 @@ int run_bench_generate(const BenchOptions& o) {
     return 0;
   }
   const auto& first = rows.front();
-  std::printf("model: %s (%.3f B params), prefill %d tokens, decode %d tokens, LibTorch %s\n", first.model.c_str(),
-              first.n_params / 1e9, first.n_prompt, first.n_gen, compat::torch_version().c_str());
+  std::printf("model: %s (%.3f B params) on %s, prefill %d tokens, decode %d tokens, LibTorch %s\n",
+              first.model.c_str(), first.n_params / 1e9, first.device.c_str(), first.n_prompt, first.n_gen,
+              compat::torch_version().c_str());
   std::printf("%-9s %7s %14s %13s %9s %14s %12s %10s %10s\n", "format", "threads", "prefill tok/s", "decode tok/s",
               "vs first", "MB/token", "decode GB/s", "machine", "share");
   for (const auto& r : rows)
@@ -158,12 +160,14 @@ int run_bench_caption(const CaptionBenchOptions& o) {
                         {"matmul_percent", r.matmul_percent},
                         {"prefill_tok_per_s", r.prefill_tok_per_s},
                         {"decode_tok_per_s", r.decode_tok_per_s},
+                        {"caption_ms", r.caption_ms},
+                        {"device", r.device},
                         {"libtorch", compat::torch_version()}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("model:          %s (%s), %d threads, LibTorch %s\n", r.model.c_str(), r.dtype.c_str(), r.threads,
-              compat::torch_version().c_str());
+  std::printf("model:          %s (%s) on %s, %d threads, LibTorch %s\n", r.model.c_str(), r.dtype.c_str(),
+              r.device.c_str(), r.threads, compat::torch_version().c_str());
   std::printf("image:          %d of %d tiles valid, %lld tokens per tile (all %d tiles are encoded)\n", r.tiles,
               r.max_tiles, static_cast<long long>(r.tokens_per_tile), r.max_tiles);
   std::printf("encode:         %10.1f ms per image, %.1f ms per tile, %.1f GFLOP\n", r.encode_ms, r.encode_ms_per_tile,
@@ -171,7 +175,8 @@ int run_bench_caption(const CaptionBenchOptions& o) {
   std::printf("encode rate:    %10.1f GFLOP/s = %.1f%% of the measured %s matmul rate (%.1f GFLOP/s)\n",
               r.encode_gflops, r.matmul_percent, r.dtype.c_str(), r.matmul_gflops);
   if (r.prefill_tok_per_s > 0)
-    std::printf("caption:        prefill %.2f tok/s, decode %.2f tok/s\n", r.prefill_tok_per_s, r.decode_tok_per_s);
+    std::printf("caption:        prefill %.2f tok/s, decode %.2f tok/s, %.1f ms end to end\n", r.prefill_tok_per_s,
+                r.decode_tok_per_s, r.caption_ms);
   else
     std::printf("caption:        text side not run (vision only; see bench generate for the decoder)\n");
   return 0;
@@ -309,6 +314,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   auto* gen = bench_cmd->add_subcommand("generate", "Prefill and decode throughput of the text decoder");
   gen->add_option("-m,--model", o->p.model_dir, "Model directory");
   gen->add_option("--preset", o->p.preset, "Random-weight preset instead of a model: tiny, 1b, 8b");
+  gen->add_option("--device", o->p.device, "cpu or cuda[:N] (default: cuda when available)");
   gen->add_option("--dtype", o->p.formats,
                   "Weight formats, side by side: f32 or bf16, optionally then q8, e.g. bf16,q8 (default: checkpoint "
                   "dtype; bf16 for presets)")
@@ -328,6 +334,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   auto* cap = bench_cmd->add_subcommand("caption", "Image encode time and rate, caption prefill/decode (Llama 3.2 Vision)");
   cap->add_option("-m,--model", c->p.model_dir, "Mllama model directory");
   cap->add_option("--preset", c->p.preset, "Random-weight preset instead of a model: tiny, 11b, 90b");
+  cap->add_option("--device", c->p.device, "cpu or cuda[:N] (default: cuda when available)");
   cap->add_option("--dtype", c->dtype, "f32 or bf16 (default: checkpoint dtype; bf16 for presets)");
   cap->add_option("--tiles", c->p.tiles, "Valid tiles of the benchmark image (1..max_num_tiles)")->capture_default_str();
   cap->add_option("--reps", c->p.reps, "Timed image encodes (best reported)")->capture_default_str();

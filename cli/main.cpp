@@ -34,9 +34,13 @@ int main(int argc, char** argv) {
   llama_mm::cli::add_init_model_command(app, action);
   llama_mm::cli::add_bench_command(app, action);
   llama_mm::cli::add_train_command(app, action);
+#if LLAMA_MM_MEDIA
   llama_mm::cli::add_plot_command(app, action);
+#endif
   llama_mm::cli::add_serve_command(app, action);
+#if LLAMA_MM_MEDIA
   llama_mm::cli::add_data_command(app, action);
+#endif
   llama_mm::cli::add_eval_command(app, action);
   // llama-server's multi-letter short option -np (CLI11 takes one-letter short names only).
   for (int i = 1; i < argc; ++i)

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 
 namespace llama_mm {
 
@@ -391,13 +392,21 @@ LlamaForCausalLM load_llama(const std::string& dir, std::optional<torch::Dtype> 
   return m;
 }
 
+at::Generator seeded_generator(torch::Device device, uint64_t seed) {
+  if (device.is_cpu()) return at::detail::createCPUGenerator(seed);
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_current_seed(seed);
+  return gen;
+}
+
 void init_random_weights(LlamaForCausalLMImpl& m, uint64_t seed) {
   torch::NoGradGuard no_grad;
-  auto gen = at::detail::createCPUGenerator(seed);
+  auto gen = seeded_generator(m.lm_head_weight().device(), seed);
   for (auto& p : m.named_parameters()) {
     const std::string& name = p.key();
     auto& t = p.value();
-    auto f32 = torch::empty(t.sizes(), torch::kFloat32);
+    auto f32 = torch::empty(t.sizes(), torch::dtype(torch::kFloat32).device(t.device()));
     if (name.find("norm") != std::string::npos) {
       f32.normal_(0.0, 0.1, gen).add_(1.0);
     } else if (name.find("embed_tokens") != std::string::npos) {

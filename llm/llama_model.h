@@ -196,7 +196,12 @@ std::string dtype_name(torch::Dtype dtype);          // "float32", "bfloat16", "
 LlamaForCausalLM load_llama(const std::string& dir, std::optional<torch::Dtype> dtype = std::nullopt);
 
 // Deterministic random weights for tests and benchmarks: linear N(0, 1/√fan_in) (o_proj, down_proj:
-// 2/√fan_in), embeddings N(0, 0.25), norm weights 1 + N(0, 0.1).
+// 2/√fan_in), embeddings N(0, 0.25), norm weights 1 + N(0, 0.1). Drawn where the model is: a model on a GPU
+// gets other (equally deterministic) numbers than on the CPU, without a trip through host memory.
 void init_random_weights(LlamaForCausalLMImpl& model, uint64_t seed);
+
+// The generator such initialisers draw from for tensors on `device`: a fresh CPU generator, or the device's
+// default generator, each seeded with `seed`.
+at::Generator seeded_generator(torch::Device device, uint64_t seed);
 
 }  // namespace llama_mm

@@ -167,9 +167,9 @@ TEST(MllamaGoldenText, TextOnlyLogitsMatch) {
   EXPECT_LT(rel_err(m->forward(g("T.input_ids"), nullptr, nullptr, o), g("T.logits")), kTol);
 }
 
-TEST(MllamaGoldenText, GreedyGenerationWithTheCrossCacheMatches) {
+// Case G: generate_mllama's greedy tokens (image encode, cross K/V cached once, self K/V cached) equal HF's.
+void expect_golden_greedy_generation(MllamaForConditionalGenerationImpl& m) {
   Golden g;
-  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kFloat32, hf_behaviour());
   auto tok = Tokenizer::from_json_string(make_byte_level_tokenizer_json(), "byte-level");
   auto prompt64 = row_ids(g("G.input_ids"), 0);
   std::vector<int32_t> prompt(prompt64.begin(), prompt64.end());
@@ -178,10 +178,15 @@ TEST(MllamaGoldenText, GreedyGenerationWithTheCrossCacheMatches) {
   gp.n_predict = static_cast<int>(out.size() - prompt.size());
   gp.sampling.temperature = 0;
   gp.ignore_eos = true;
-  auto r = generate_mllama(*m, tok, prompt, images_of(g, "G"), gp);
+  auto r = generate_mllama(m, tok, prompt, images_of(g, "G"), gp);
   std::vector<int64_t> got(prompt64);
   got.insert(got.end(), r.tokens.begin(), r.tokens.end());
   EXPECT_EQ(got, out);
+}
+
+TEST(MllamaGoldenText, GreedyGenerationWithTheCrossCacheMatches) {
+  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kFloat32, hf_behaviour());
+  expect_golden_greedy_generation(*m);
 }
 
 TEST(MllamaGoldenText, EveryKeyLayoutLoadsTheSameWeights) {
@@ -232,6 +237,55 @@ TEST(MllamaGoldenBf16, Bf16ComputeStaysCloseToTheFp32Reference) {
   EXPECT_EQ(logits.scalar_type(), torch::kFloat32);
   EXPECT_LT(rel_err(logits, g("B.logits")), 5e-2);
   EXPECT_TRUE(torch::equal(logits.argmax(-1), g("B.logits").argmax(-1)));
+}
+
+}  // namespace
+}  // namespace llama_mm
+
+// ---- On a CUDA device (skipped where there is none, tests/test_main.cpp) ----
+
+namespace llama_mm {
+namespace {
+
+TEST(MllamaGoldenCuda, VisionStatesAndLogitsMatch_CUDA) {
+  at::globalContext().setAllowTF32CuBLAS(false);  // fp32 means fp32 here, as in the reference
+  at::globalContext().setAllowTF32CuDNN(false);   // the patch embedding is a convolution
+  Golden g;
+  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kFloat32, hf_behaviour());
+  m->to(torch::kCUDA);
+  torch::NoGradGuard no_grad;
+  for (const std::string c : {"A", "B"}) {
+    auto states = m->encode_images(images_of(g, c));  // the batch is moved to the model's device
+    ASSERT_TRUE(states.is_cuda());
+    auto want = g(c + ".cross_attention_states");
+    EXPECT_LT(rel_err(states.cpu().reshape(want.sizes()), want), 1e-4) << c;
+    auto ctx = m->cross_context(states, g(c + ".cross_attention_mask").to(torch::kCUDA));
+    ForwardOptions o;
+    o.all_logits = true;
+    auto logits = m->forward(g(c + ".input_ids").to(torch::kCUDA), nullptr, &ctx, o);
+    EXPECT_LT(rel_err(logits.cpu(), g(c + ".logits")), 1e-4) << c;
+  }
+}
+
+TEST(MllamaGoldenCuda, GreedyGenerationWithTheCrossCacheMatches_CUDA) {
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kFloat32, hf_behaviour());
+  m->to(torch::kCUDA);
+  expect_golden_greedy_generation(*m);
+}
+
+TEST(MllamaGoldenCuda, Bf16ComputeStaysCloseToTheFp32Reference_CUDA) {
+  Golden g;
+  auto m = load_mllama(fixture("mllama_tiny/model").string(), torch::kBFloat16, hf_behaviour());
+  m->to(torch::kCUDA);
+  torch::NoGradGuard no_grad;
+  auto states = m->encode_images(images_of(g, "B"));
+  auto ctx = m->cross_context(states, g("B.cross_attention_mask").to(torch::kCUDA));
+  ForwardOptions o;
+  o.all_logits = true;
+  auto logits = m->forward(g("B.input_ids").to(torch::kCUDA), nullptr, &ctx, o).cpu().to(torch::kFloat32);
+  EXPECT_LT(rel_err(logits, g("B.logits")), 5e-2);
 }
 
 }  // namespace

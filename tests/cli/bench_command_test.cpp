@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 namespace llama_mm {
 namespace {
@@ -15,6 +16,7 @@ TEST(BenchCommand, GenerateReportsConsistentFigures) {
   const char* formats[] = {"float32", "float32", "q8", "q8"};
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& j = rows[i];
+    EXPECT_EQ(j["device"], "cpu");  // no --device: CUDA only where there is one (tests/test_main.cpp)
     EXPECT_EQ(j["format"], formats[i]);
     EXPECT_EQ(j["threads"], i % 2 == 0 ? 1 : 2);
     EXPECT_EQ(j["n_prompt"], 16);
@@ -39,6 +41,33 @@ TEST(BenchCommand, GenerateReportsConsistentFigures) {
   EXPECT_NE(bad.err.find("q8 must be the last"), std::string::npos) << bad.err;
   // Short prompts work too (the warm-up does not depend on the prompt length).
   EXPECT_EQ(test::run_cli("bench generate --preset tiny -p 1 -n 1 -t 1").exit_code, 0);
+  // --device: named explicitly; an unknown device is a usage error naming the flag.
+  auto cpu = test::run_cli("bench generate --preset tiny --device cpu -p 2 -n 1 -t 1 --json");
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_EQ(nlohmann::json::parse(cpu.out)[0]["device"], "cpu");
+  for (const char* d : {"tpu", "cuda:x"}) {
+    auto r = test::run_cli(std::string("bench generate --preset tiny --device ") + d + " -p 2 -n 1");
+    EXPECT_EQ(r.exit_code, 2) << d;
+    EXPECT_NE(r.err.find("--device"), std::string::npos) << r.err;
+  }
+}
+
+TEST(BenchCommand, CudaDeviceIsRefusedWithoutAGpu) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a GPU";
+  auto r = test::run_cli("bench generate --preset tiny --device cuda -p 2 -n 1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no CUDA device"), std::string::npos) << r.err;
+}
+
+TEST(BenchCommand, GenerateOnCudaReportsTheCopyBandwidth_CUDA) {
+  auto r = test::run_cli("bench generate --preset tiny --device cuda -p 8 -n 4 --batch 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out)[0];
+  EXPECT_EQ(j["device"], "cuda:0");
+  EXPECT_GT(j["machine_bandwidth_gbs"].get<double>(), 100);  // HBM, not host memory
+  EXPECT_GT(j["decode_tok_per_s"].get<double>(), 0);
+  auto q8 = test::run_cli("bench generate --preset tiny --device cuda --dtype bf16,q8 -p 2 -n 1");
+  EXPECT_EQ(q8.exit_code, 2);  // q8 kernels are CPU kernels
 }
 
 TEST(BenchCommand, TrainReportsConsistentFigures) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -40,25 +41,30 @@ TEST_P(LlamaGolden, LogitsAndHiddenStatesMatchTransformers) {
   EXPECT_LT(rel_err(acts.at("norm"), golden.get("hidden_states.2")), 1e-5);
 }
 
-TEST_P(LlamaGolden, GreedyGenerationMatchesTransformers) {
-  const auto dir = fixture("llama_tiny/" + GetParam()).string();
-  const std::string golden_dir = GetParam() == "untied_sharded" ? "untied" : GetParam();
-  SafetensorsFile golden(fixture("llama_tiny/" + golden_dir + "/golden.safetensors").string());
-  auto model = load_llama(dir, torch::kFloat32);
+// generate()'s 16 greedy tokens after the golden prompt equal HF's; returns them as HF gave them.
+torch::Tensor expect_golden_greedy_tokens(LlamaForCausalLMImpl& model, const SafetensorsFile& golden) {
   auto tok = Tokenizer::from_json_string(make_byte_level_tokenizer_json(), "byte-level");
-
   auto prompt_t = golden.get("generate.prompt")[0];
   std::vector<int32_t> prompt;
   for (int64_t i = 0; i < prompt_t.size(0); ++i) prompt.push_back(prompt_t[i].item<int32_t>());
   GenerateParams gp;
   gp.n_predict = 16;
   gp.sampling.temperature = 0;
-  auto r = generate(*model, tok, prompt, gp);
-
+  auto r = generate(model, tok, prompt, gp);
   auto expected = golden.get("generate.output")[0].narrow(0, prompt.size(), 16);
-  ASSERT_EQ(r.tokens.size(), 16u);
-  for (int i = 0; i < 16; ++i) EXPECT_EQ(r.tokens[i], expected[i].item<int64_t>()) << "step " << i;
+  EXPECT_EQ(r.tokens.size(), 16u);
+  for (size_t i = 0; i < std::min<size_t>(16, r.tokens.size()); ++i)
+    EXPECT_EQ(r.tokens[i], expected[i].item<int64_t>()) << "step " << i;
   EXPECT_EQ(r.stop_reason, "length");
+  return expected;
+}
+
+TEST_P(LlamaGolden, GreedyGenerationMatchesTransformers) {
+  const auto dir = fixture("llama_tiny/" + GetParam()).string();
+  const std::string golden_dir = GetParam() == "untied_sharded" ? "untied" : GetParam();
+  SafetensorsFile golden(fixture("llama_tiny/" + golden_dir + "/golden.safetensors").string());
+  auto model = load_llama(dir, torch::kFloat32);
+  auto expected = expect_golden_greedy_tokens(*model, golden);
 
   // The per-step logits of the cached decode match HF's cached generate.
   KVCache cache(model->config(), 1, 64, torch::kFloat32, torch::kCPU);
@@ -156,6 +162,44 @@ TEST(LlamaModel, MissingShardAndMissingDirAreLoadErrors) {
     EXPECT_NE(std::string(e.what()).find("model-00001-of-00002.safetensors"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_llama((dir / "nope").string()), Error);
+}
+
+}  // namespace
+}  // namespace llama_mm
+
+// ---- On a CUDA device (skipped where there is none, tests/test_main.cpp) ----
+
+namespace llama_mm {
+namespace {
+
+using test::fixture;
+using test::rel_err;
+
+TEST(LlamaModelCuda, GoldenLogitsAndGreedyGenerationMatch_CUDA) {
+  at::globalContext().setAllowTF32CuBLAS(false);  // fp32 means fp32 here, as in the reference
+  SafetensorsFile golden(fixture("llama_tiny/untied/golden.safetensors").string());
+  auto model = load_llama(fixture("llama_tiny/untied").string(), torch::kFloat32);
+  model->to(torch::kCUDA);
+  ForwardOptions opts;
+  opts.all_logits = true;
+  {
+    torch::NoGradGuard no_grad;
+    auto logits = model->forward(golden.get("input_ids").to(torch::kCUDA), nullptr, opts);
+    ASSERT_TRUE(logits.is_cuda());
+    EXPECT_LT(rel_err(logits.cpu(), golden.get("logits")), 1e-4);
+  }
+  expect_golden_greedy_tokens(*model, golden);
+}
+
+TEST(LlamaModelCuda, Bf16TracksTheFp32Reference_CUDA) {
+  SafetensorsFile golden(fixture("llama_tiny/untied/golden.safetensors").string());
+  auto model = load_llama(fixture("llama_tiny/untied").string(), torch::kBFloat16);
+  model->to(torch::kCUDA);
+  ForwardOptions opts;
+  opts.all_logits = true;
+  torch::NoGradGuard no_grad;
+  auto logits = model->forward(golden.get("input_ids").to(torch::kCUDA), nullptr, opts).cpu().to(torch::kFloat32);
+  EXPECT_LT(rel_err(logits, golden.get("logits")), 5e-2);
 }
 
 }  // namespace
