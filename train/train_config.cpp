@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 
 const char* const kExampleConfig = R"(# llama-mm train config. Relative paths are from this file's folder.
 base: models/Llama-3.2-11B-Vision-Instruct  # the frozen model (Llama 3 text, or Llama 3.2 Vision for image/video)
-output_dir: runs/example                    # checkpoints, metrics.jsonl, metrics.csv
+output_dir: runs/example                    # checkpoints, metrics.jsonl/.csv, eval/ answers
 seed: 0
 adapters:                                   # adapters this run creates (preset) or continues (from)
   - modality: video                         # video or speech

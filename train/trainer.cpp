@@ -1,6 +1,7 @@
 // train/trainer.cpp: the stage loop, checkpoints and resume (see trainer.h).
 #include "train/trainer.h"
 
+#include "llm/atomic_file.h"
 #include "llm/error.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -412,7 +413,23 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
                   {"bad_samples", static_cast<int64_t>(loader.bad().size())},
                   {"elapsed_s", state.elapsed_s}};
       if (!eval_set.empty() && (state.step % stage.eval_every == 0 || state.step == total)) {
-        const auto e = evaluate(model, builder, eval_set);
+        std::string answers;  // every held-out answer, to see afterwards which parts of the answers are wrong
+        const auto e = evaluate(model, builder, eval_set, [&](const EvalAnswer& a) {
+          answers += json{{"origin", a.origin},
+                          {"reference", a.reference},
+                          {"answer", a.answer},
+                          {"word_errors", a.word_errors},
+                          {"reference_words", a.reference_words}}
+                         .dump() +
+                     "\n";
+        });
+        if (lead) {
+          char step[16];
+          std::snprintf(step, sizeof step, "%08lld", static_cast<long long>(state.step));
+          const auto dir = fs::path(cfg.output_dir) / "eval";
+          fs::create_directories(dir);
+          write_file_atomic((dir / (stage.name + "-step" + step + ".jsonl")).string(), answers);
+        }
         row["eval_exact_match"] = e.exact_match;
         row["eval_wer"] = e.wer;
         row["eval_samples"] = e.samples;

@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -103,6 +104,22 @@ TEST_F(Trainer, OverfitsFourImageCaptionsAndCaptionReproducesThem) {
   EXPECT_EQ(rows.back()["eval_exact_match"], 1.0);
   EXPECT_EQ(rows.back()["eval_wer"], 0.0);
   EXPECT_EQ(rows.back()["eval_samples"], 4);
+  // Each evaluation leaves its answers in eval/STAGE-stepNNNNNNNN.jsonl: at the end they are the references.
+  std::vector<std::string> eval_files;
+  for (const auto& f : fs::directory_iterator(out / "eval")) eval_files.push_back(f.path().filename().string());
+  std::sort(eval_files.begin(), eval_files.end());
+  ASSERT_EQ(eval_files.size(), 2u);
+  EXPECT_NE(eval_files[0].find("-step00000060.jsonl"), std::string::npos) << eval_files[0];
+  std::ifstream last(out / "eval" / eval_files[1]);
+  std::stringstream last_text;
+  last_text << last.rdbuf();
+  const auto answers = test::json_lines(last_text.str());
+  ASSERT_EQ(answers.size(), 4u);
+  for (const auto& a : answers) {
+    EXPECT_EQ(a["answer"], a["reference"]) << a;
+    EXPECT_EQ(a["word_errors"], 0);
+    EXPECT_FALSE(a["origin"].get<std::string>().empty());
+  }
   EXPECT_GT(rows.front()["loss"].get<double>(), 2.0);  // random adapters: about ln(vocab) at first
   EXPECT_LT(rows.back()["loss"].get<double>(), 0.4);   // a random frozen LLM keeps some mass elsewhere
   EXPECT_EQ(rows.back()["bad_samples"], 0);
