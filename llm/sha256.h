@@ -1,11 +1,9 @@
-// llm/sha256.h: SHA-256 (FIPS 180-4), incremental. Used for the tokenizer
-// fingerprint that adapter files carry, in every build (also one without
-// FFmpeg, whose libavutil once provided it).
+// llm/sha256.h: SHA-256 (FIPS 180-4), incremental. Used for the tokenizer fingerprint that adapter files carry,
+// in every build (also one without FFmpeg, whose libavutil once provided it).
 //
 //   Sha256 h;
 //   h.update(data, n);
-//   std::string hex = h.hex_digest();   // 64 lowercase hex digits; the object
-//   is then spent
+//   std::string hex = h.hex_digest();   // 64 lowercase hex digits; the object is then spent
 #pragma once
 
 #include <array>

@@ -1,6 +1,5 @@
-// media/media_unavailable.cpp: the decoding and encoding entry points of a
-// build without FFmpeg and OpenCV (LLAMA_MM_MEDIA=OFF). Each fails with an
-// InputDecode error that names the input and says why.
+// media/media_unavailable.cpp: the decoding and encoding entry points of a build without FFmpeg and OpenCV
+// (LLAMA_MM_MEDIA=OFF). Each fails with an InputDecode error that names the input and says why.
 #include "llm/error.h"
 #include "media/audio_decode.h"
 #include "media/image_decode.h"
@@ -13,8 +12,8 @@ namespace {
 
 [[noreturn]] void unavailable(const std::string& name) {
   throw Error(ErrorKind::InputDecode, name +
-                                          ": this llama-mm was built without FFmpeg and OpenCV "
-                                          "(LLAMA_MM_MEDIA=OFF), so it cannot decode or encode media");
+                                          ": this llama-mm was built without FFmpeg and OpenCV (LLAMA_MM_MEDIA=OFF), "
+                                          "so it cannot decode or encode media");
 }
 
 }  // namespace

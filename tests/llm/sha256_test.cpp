@@ -1,5 +1,4 @@
-// tests/llm/sha256_test.cpp: SHA-256 against the FIPS 180-4 / NIST example
-// digests.
+// tests/llm/sha256_test.cpp: SHA-256 against the FIPS 180-4 / NIST example digests.
 #include "llm/sha256.h"
 
 #include <gtest/gtest.h>
