@@ -62,6 +62,17 @@ void add_data_command(CLI::App& app, Action& action) {
       "images/ and captions.jsonl", "images", o, data::write_shapes_dataset);
   shapes->add_option("--size", o->size, "Image side in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
   shapes->add_option("--format", o->format, "jpg or png")->capture_default_str()->check(CLI::IsMember({"jpg", "png"}));
+  shapes
+      ->add_option_function<std::vector<double>>(
+          "--radius",
+          [o](const std::vector<double>& r) {
+            if (!(r[0] > 0 && r[0] <= r[1] && r[1] <= 0.45))
+              throw CLI::ValidationError("--radius", "expected MIN,MAX with 0 < MIN <= MAX <= 0.45");
+            o->radius = {r[0], r[1]};
+          },
+          "Shape radius range as fractions of the image side, MIN,MAX (default 0.09,0.19)")
+      ->delimiter(',')
+      ->expected(2);
 
   auto m = std::make_shared<data::MotionDatasetOptions>();
   auto* motion = add_generator<data::MotionDatasetOptions>(

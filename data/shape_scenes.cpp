@@ -94,9 +94,12 @@ uint64_t item_seed(uint64_t seed, int64_t i) {
   return z ^ (z >> 31);
 }
 
-ShapeScene random_shape_scene(uint64_t seed, int size) {
+ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius) {
   if (size < 32)
     throw Error(ErrorKind::Usage, "shape scenes need images of at least 32 pixels, got " + std::to_string(size));
+  if (!(radius.min > 0 && radius.min <= radius.max && radius.max <= 0.45))
+    throw Error(ErrorKind::Usage, "shape radius range must satisfy 0 < min <= max <= 0.45 (fractions of the image side), got " +
+                                      std::to_string(radius.min) + "," + std::to_string(radius.max));
   std::mt19937_64 rng(seed);
   auto uniform = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
   auto pick = [&](int n) { return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(rng)); };
@@ -115,7 +118,7 @@ ShapeScene random_shape_scene(uint64_t seed, int size) {
       it.shape = all_shapes()[pick(static_cast<int>(all_shapes().size()))];
       it.color = all_colors()[pick(static_cast<int>(all_colors().size()))];
     }
-    it.radius = static_cast<float>(size * uniform(0.09, 0.19));
+    it.radius = static_cast<float>(size * uniform(radius.min, radius.max));
     const double margin = it.radius + 2;
     it.cx = static_cast<float>(uniform(margin, size - margin));
     it.cy = static_cast<float>(uniform(margin, size - margin));
@@ -193,7 +196,7 @@ std::string write_shapes_dataset(const ShapesDatasetOptions& o, const std::funct
       "data shapes", o.out_dir, o.n, "images", "captions.jsonl",
       [&](int64_t i, const fs::path& images) {
         const uint64_t s = item_seed(o.seed, i);
-        const auto scene = random_shape_scene(s, o.size);
+        const auto scene = random_shape_scene(s, o.size, o.radius);
         auto rgb = render_shape_scene(scene, o.size, s);
         cv::Mat img(o.size, o.size, CV_8UC3, rgb.data()), bgr;
         cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);

@@ -48,8 +48,14 @@ struct ShapeScene {
 // The caption of a scene (see the top of this file).
 std::string shape_caption(const ShapeScene& scene);
 
-// A random scene for an image of size × size pixels (size >= 32).
-ShapeScene random_shape_scene(uint64_t seed, int size);
+// Shape radii are drawn uniformly in [min, max] × size.
+struct RadiusRange {
+  double min = 0.09, max = 0.19;
+};
+
+// A random scene for an image of size × size pixels (size >= 32). Throws Usage for a radius range outside
+// 0 < min <= max <= 0.45.
+ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius = {});
 
 // The scene drawn (anti-aliased): size · size · 3 bytes, RGB, row-major. The colour jitter and the noise level
 // come from `look_seed`, the Gaussian noise itself from `noise_seed` (the frames of a clip share one look and
@@ -68,12 +74,13 @@ struct ShapesDatasetOptions {
   int64_t n = 0;
   uint64_t seed = 0;
   int size = 224;
+  RadiusRange radius;
   std::string format = "jpg";  // jpg (quality 95) or png
 };
 
 // Writes out_dir/images/NNNNNN.<format> and out_dir/captions.jsonl ({"image": "images/NNNNNN.jpg", "text":
 // caption} per line, the `jsonl` manifest `llama-mm train` reads). Image i is random_shape_scene(item_seed(seed,
-// i)), so a larger n extends a smaller one. The manifest is written last, atomically. Returns its path.
+// i), size, radius), so a larger n extends a smaller one. The manifest is written last, atomically. Returns its path.
 // Progress goes to `progress` (images done, n) when given.
 std::string write_shapes_dataset(const ShapesDatasetOptions& opts,
                                  const std::function<void(int64_t, int64_t)>& progress = {});

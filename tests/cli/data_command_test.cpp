@@ -39,6 +39,12 @@ TEST(DataCommand, ShapesWritesImagesAndAManifestReproducibly) {
   EXPECT_EQ(test::run_cli("data shapes -o '" + a.string() + "' -n 0").exit_code, 2);
   EXPECT_EQ(test::run_cli("data shapes -o '" + a.string() + "' -n 2 --format gif").exit_code, 2);
   EXPECT_EQ(test::run_cli("data shapes -o '" + a.string() + "' -n 2 --size 8").exit_code, 2);
+  for (const char* radius : {"0.3,0.1", "0.1", "0,0.2", "0.1,0.6"}) {
+    auto bad = test::run_cli("data shapes -o '" + a.string() + "' -n 2 --radius " + radius);
+    EXPECT_EQ(bad.exit_code, 2) << radius;
+    EXPECT_NE(bad.err.find("--radius"), std::string::npos) << bad.err;
+  }
+  EXPECT_EQ(test::run_cli("data shapes -o '" + (a / "big").string() + "' -n 2 --size 48 --radius 0.2,0.3").exit_code, 0);
   EXPECT_EQ(test::run_cli("data shapes -n 2").exit_code, 2);
   EXPECT_EQ(test::run_cli("data").exit_code, 2);
 }

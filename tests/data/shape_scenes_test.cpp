@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -83,6 +84,24 @@ TEST(ShapeScenes, RandomScenesAreSeededApartInsideAndVaried) {
   EXPECT_NE(item_seed(1, 0), item_seed(1, 1));
   EXPECT_NE(item_seed(1, 0), item_seed(2, 0));
   EXPECT_THROW(random_shape_scene(1, 16), Error);
+}
+
+TEST(ShapeScenes, TheRadiusRangeBoundsEveryShape) {
+  const int size = 96;
+  const RadiusRange big{0.15, 0.25};
+  float smallest = size, largest = 0;
+  for (uint64_t s = 0; s < 200; ++s)
+    for (const auto& it : random_shape_scene(item_seed(5, static_cast<int64_t>(s)), size, big).items) {
+      smallest = std::min(smallest, it.radius), largest = std::max(largest, it.radius);
+      EXPECT_GE(it.cx - it.radius, 0);
+      EXPECT_LE(it.cx + it.radius, size);
+    }
+  EXPECT_GE(smallest, size * 0.15 - 1e-3);
+  EXPECT_LE(largest, size * 0.25 + 1e-3);
+  EXPECT_GT(largest - smallest, size * 0.08);  // drawn across the range, not at one end
+  EXPECT_THROW(random_shape_scene(1, size, {0.2, 0.1}), Error);
+  EXPECT_THROW(random_shape_scene(1, size, {0.0, 0.1}), Error);
+  EXPECT_THROW(random_shape_scene(1, size, {0.1, 0.5}), Error);
 }
 
 TEST(ShapeScenes, RenderingShowsEachShapeInItsColourOnTheBackground) {
