@@ -98,8 +98,9 @@ ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius) {
   if (size < 32)
     throw Error(ErrorKind::Usage, "shape scenes need images of at least 32 pixels, got " + std::to_string(size));
   if (!(radius.min > 0 && radius.min <= radius.max && radius.max <= 0.45))
-    throw Error(ErrorKind::Usage, "shape radius range must satisfy 0 < min <= max <= 0.45 (fractions of the image side), got " +
-                                      std::to_string(radius.min) + "," + std::to_string(radius.max));
+    throw Error(ErrorKind::Usage,
+                "shape radius range must satisfy 0 < min <= max <= 0.45 (fractions of the image side), got " +
+                    std::to_string(radius.min) + "," + std::to_string(radius.max));
   std::mt19937_64 rng(seed);
   auto uniform = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
   auto pick = [&](int n) { return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(rng)); };

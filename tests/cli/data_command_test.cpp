@@ -44,7 +44,8 @@ TEST(DataCommand, ShapesWritesImagesAndAManifestReproducibly) {
     EXPECT_EQ(bad.exit_code, 2) << radius;
     EXPECT_NE(bad.err.find("--radius"), std::string::npos) << bad.err;
   }
-  EXPECT_EQ(test::run_cli("data shapes -o '" + (a / "big").string() + "' -n 2 --size 48 --radius 0.2,0.3").exit_code, 0);
+  const auto big = (a / "big").string();
+  EXPECT_EQ(test::run_cli("data shapes -o '" + big + "' -n 2 --size 48 --radius 0.2,0.3").exit_code, 0);
   EXPECT_EQ(test::run_cli("data shapes -n 2").exit_code, 2);
   EXPECT_EQ(test::run_cli("data").exit_code, 2);
 }
