@@ -68,4 +68,37 @@ EvalResult evaluate(RunModel& model, const ExampleBuilder& builder, const std::v
   return r;
 }
 
+RetrievalResult evaluate_retrieval(RunModel& model, const ExampleBuilder& builder, const std::vector<Sample>& samples,
+                                   ContrastiveHeadsImpl& heads, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  RetrievalResult r;
+  std::vector<torch::Tensor> images, texts;
+  std::vector<std::vector<int64_t>> captions;
+  std::vector<Example> batch;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    auto e = model.image_text_embeddings(batch, heads);
+    images.push_back(e.images);
+    texts.push_back(e.texts);
+    captions.insert(captions.end(), e.captions.begin(), e.captions.end());
+    batch.clear();
+  };
+  for (const auto& s : samples) {
+    try {
+      batch.push_back(builder.build(s));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::InputDecode) throw;
+      ++r.bad;
+      continue;
+    }
+    if (static_cast<int64_t>(batch.size()) == batch_size) flush();
+  }
+  flush();
+  r.samples = static_cast<int64_t>(captions.size());
+  if (r.samples == 0) return r;
+  const auto all_images = torch::cat(images), all_texts = torch::cat(texts);
+  r.top1 = retrieval_top1(all_images, all_texts, same_captions(captions).to(all_images.device()));
+  return r;
+}
+
 }  // namespace llama_mm::train

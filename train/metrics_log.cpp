@@ -15,7 +15,8 @@ using nlohmann::json;
 const std::vector<std::string>& MetricsLog::columns() {
   static const std::vector<std::string> c = {"stage", "stage_name", "step",          "epoch",       "loss",
                                              "lr",    "grad_norm",  "samples_per_s", "tokens_per_s", "peak_rss_mb",
-                                             "bad_samples", "elapsed_s", "eval_exact_match", "eval_wer"};
+                                             "bad_samples", "elapsed_s", "eval_exact_match", "eval_wer",
+                                             "eval_retrieval"};
   return c;
 }
 

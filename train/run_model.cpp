@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -309,6 +310,54 @@ torch::Tensor RunModel::text_batch_loss(const std::vector<const Example*>& batch
   auto& lm = llm();  // a Vision base's text-only forward is its language model alone (the cross layers are skipped)
   auto [tokens, targets] = pad_batch(batch, lm.config().eos_token_ids.empty() ? 0 : lm.config().eos_token_ids[0]);
   return token_loss_sum(lm, lm.hidden(tokens, nullptr), targets, n_targets);
+}
+
+RunModel::ImageTextEmbeddings RunModel::image_text_embeddings(const std::vector<Example>& batch,
+                                                              ContrastiveHeadsImpl& heads) {
+  if (!mllama) throw Error(ErrorKind::Config, "contrastive pre-training needs a Llama 3.2 Vision base");
+  const int64_t B = static_cast<int64_t>(batch.size());
+  std::vector<std::vector<media::ProcessedImage>> images;
+  std::vector<const Example*> rows;
+  for (const auto& e : batch) {
+    if (e.kind != MediaKind::Image)
+      throw Error(ErrorKind::InputDecode, e.origin + ": contrastive pre-training needs one image per sample");
+    images.push_back({e.image});
+    rows.push_back(&e);
+  }
+  // Images: the encoder's features averaged over the valid tiles' tokens.
+  const auto packed = processor_->pack(images);
+  const auto device = mllama->vision_model->patch_embedding_weight.device();
+  auto feats = mllama->vision_model->forward(packed.pixel_values.to(device), packed.aspect_ratio_ids.to(device),
+                                             packed.aspect_ratio_mask.to(device));  // [B, 1, T, P, Dv]
+  auto tile_w = packed.aspect_ratio_mask.select(1, 0).to(device, torch::kFloat32);  // [B, T]
+  auto per_tile = feats.select(1, 0).to(torch::kFloat32).mean(2);                   // [B, T, Dv]
+  auto pooled_images = (per_tile * tile_w.unsqueeze(-1)).sum(1) / tile_w.sum(1, true);
+  // Captions: the frozen LLM's hidden states averaged over the tokens of the answer (input positions s whose
+  // predecessor's target is learned), read without the image.
+  torch::Tensor pooled_texts;
+  {
+    torch::NoGradGuard no_grad;
+    auto& lm = llm();
+    auto [tokens, targets] = pad_batch(rows, lm.config().eos_token_ids.empty() ? 0 : lm.config().eos_token_ids[0]);
+    auto learned = targets.ne(kIgnoreTarget).to(torch::kFloat32);  // [B, S]
+    auto weight = torch::zeros_like(learned);
+    weight.narrow(1, 1, weight.size(1) - 1).copy_(learned.narrow(1, 0, learned.size(1) - 1));
+    weight = weight.to(device);
+    auto h = lm.hidden(tokens.to(device), nullptr).to(torch::kFloat32);  // [B, S, D]
+    pooled_texts = (h * weight.unsqueeze(-1)).sum(1) / weight.sum(1, true).clamp_min(1);
+  }
+  std::vector<std::vector<int64_t>> captions(B);
+  for (int64_t i = 0; i < B; ++i)
+    std::copy_if(batch[i].targets.begin(), batch[i].targets.end(), std::back_inserter(captions[i]),
+                 [](int64_t t) { return t != kIgnoreTarget; });
+  return {heads.embed_images(pooled_images), heads.embed_texts(pooled_texts), std::move(captions)};
+}
+
+torch::Tensor RunModel::contrastive_loss_sum(const std::vector<Example>& batch, ContrastiveHeadsImpl& heads,
+                                             int64_t& n_targets) {
+  const auto e = image_text_embeddings(batch, heads);
+  n_targets += static_cast<int64_t>(batch.size());
+  return clip_loss_sum(e.images, e.texts, heads.logit_scale, same_captions(e.captions).to(e.images.device()));
 }
 
 void RunModel::set_feature_statistics(const std::vector<Example>& examples) {

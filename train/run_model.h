@@ -13,6 +13,7 @@
 #include "llm/llm.h"
 #include "train/adamw.h"
 #include "train/best_rq.h"
+#include "train/contrastive.h"
 #include "train/example_builder.h"
 #include "train/train_config.h"
 
@@ -49,6 +50,16 @@ class RunModel {
   // `n_targets`); example b's mask and noise are drawn from mask_seeds[b].
   torch::Tensor best_rq_loss_sum(const std::vector<Example>& batch, BestRqImpl& quantizer,
                                  const std::vector<uint64_t>& mask_seeds, int64_t& n_targets);
+  // Contrastive image-text pre-training (contrastive.h): the symmetric loss summed over a batch of image examples
+  // (their count in `n_targets`), gradients into the vision encoder and the heads.
+  torch::Tensor contrastive_loss_sum(const std::vector<Example>& batch, ContrastiveHeadsImpl& heads,
+                                     int64_t& n_targets);
+  // The same examples' normalised image and caption embeddings [B, E], and their captions (learned token ids).
+  struct ImageTextEmbeddings {
+    torch::Tensor images, texts;
+    std::vector<std::vector<int64_t>> captions;
+  };
+  ImageTextEmbeddings image_text_embeddings(const std::vector<Example>& batch, ContrastiveHeadsImpl& heads);
   // Sets the speech encoder's per-bin feature statistics (mean, std) from the examples' mel frames.
   void set_feature_statistics(const std::vector<Example>& examples);
 

@@ -6,6 +6,7 @@
 
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/contrastive.h"
 #include "train/data_loader.h"
 #include "train/data_parallel.h"
 #include "train/dataset.h"

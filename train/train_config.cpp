@@ -23,7 +23,8 @@ adapters:                                   # adapters this run creates (preset)
     # from: runs/previous/video.safetensors
 stages:                                     # run in order; a stage's adapters feed the next
   - name: video-captions
-    objective: next_token                   # next_token, or best_rq (speech encoder pretraining)
+    objective: next_token                   # next_token; best_rq (speech encoder pretraining); contrastive
+                                            # (vision encoder pretraining on image-caption pairs)
     data:
       format: jsonl                         # jsonl, sharegpt, coco, librispeech, nemo
       path: data/videos.jsonl               # {"video": "clip.mp4", "text": "..."} per line
@@ -41,7 +42,8 @@ stages:                                     # run in order; a stage's adapters f
     precision: fp32                         # fp32, or bf16 (CUDA: autocast, fp32 master weights)
     eval_every: 0                           # N: every N steps and at the end, greedy answers for eval_samples
     # eval_data: {format: jsonl, path: data/val.jsonl}   # default: the first eval_samples of the training data
-    eval_samples: 16                        # metrics: eval_exact_match, eval_wer (word error rate)
+    eval_samples: 16                        # metrics: eval_exact_match, eval_wer (word error rate); contrastive:
+                                            # eval_retrieval (the image's nearest caption among them is its own)
     checkpoint_every: 50                    # 0: at the end only
     keep_checkpoints: 3
     # best_rq: {codebooks: 16, codebook_size: 8192, codebook_dim: 16, mask_span: 32, mask_prob: 0.025,
@@ -168,8 +170,9 @@ StageConfig parse_stage(const At& at) {
   require(at, "name");
   read(at, "name", s.name);
   read(at, "objective", s.objective);
-  if (s.objective != "next_token" && s.objective != "best_rq")
-    at.child("objective", at.node["objective"]).fail("expected next_token or best_rq, got '" + s.objective + "'");
+  if (s.objective != "next_token" && s.objective != "best_rq" && s.objective != "contrastive")
+    at.child("objective", at.node["objective"])
+        .fail("expected next_token, best_rq or contrastive, got '" + s.objective + "'");
   require(at, "data");
   s.data = parse_data(at.child("data", at.node["data"]));
   if (const YAML::Node n = at.node["eval_data"]) s.eval_data = parse_data(at.child("eval_data", n));
@@ -399,6 +402,8 @@ void validate_train_config(const TrainConfig& cfg, const std::string& origin) {
     }
     if (s.objective == "best_rq" && (s.train.size() != 1 || s.train[0] != Part::SpeechEncoder))
       fail(where + "best_rq pretrains the speech encoder alone: train: [speech_encoder]");
+    if (s.objective == "contrastive" && (s.train.size() != 1 || s.train[0] != Part::VisionEncoder))
+      fail(where + "contrastive pretrains the vision encoder alone: train: [vision_encoder]");
   }
 }
 

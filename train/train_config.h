@@ -62,7 +62,8 @@ struct BestRqConfig {
 
 struct StageConfig {
   std::string name;
-  std::string objective = "next_token";  // next_token (captions, instructions, ASR/AST), best_rq (speech encoder)
+  std::string objective = "next_token";  // next_token (captions, instructions, ASR/AST), best_rq (speech encoder),
+                                         // contrastive (vision encoder, contrastive.h)
   DataConfig data;
   std::vector<Part> train;
   OptimizerConfig optimizer;

@@ -70,10 +70,14 @@ std::map<std::string, torch::Tensor> as_map(const NamedParams& params) {
   return m;
 }
 
+bool is_objective_tensor(const std::string& name) {
+  return name.rfind("best_rq.", 0) == 0 || name.rfind("contrastive.", 0) == 0;
+}
+
 // Copies the checkpoint's tensors into `params`. Every tensor the checkpoint holds must be one of them (its
-// "best_rq." tensors are the objective's, restored separately with objective = true), and every one of them it
-// lacks must be in `fresh`: the parts of stages the run has not begun, which a config may add after the
-// checkpoint was written.
+// "best_rq." and "contrastive." tensors are the objective's, restored separately with objective = true), and every
+// one of them it lacks must be in `fresh`: the parts of stages the run has not begun, which a config may add after
+// the checkpoint was written.
 void restore(const NamedParams& params, const std::map<std::string, torch::Tensor>& saved, const std::string& origin,
              bool objective = false, const std::set<std::string>& fresh = {}) {
   torch::NoGradGuard no_grad;
@@ -89,7 +93,7 @@ void restore(const NamedParams& params, const std::map<std::string, torch::Tenso
     ++restored;
   }
   const auto n_saved = std::count_if(saved.begin(), saved.end(), [&](const auto& kv) {
-    return (kv.first.rfind("best_rq.", 0) == 0) == objective;
+    return is_objective_tensor(kv.first) == objective;
   });
   if (n_saved != restored)
     throw Error(ErrorKind::ModelLoad, origin + ": the checkpoint holds " + std::to_string(n_saved) +
@@ -230,14 +234,22 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
               << " samples, " << total << " steps of " << stage.batch_size << " x " << stage.grad_accum
               << ", training " << part_list(stage.train) << " (" << n_trainable / 1e6 << " M parameters)\n";
 
-    const bool best_rq = stage.objective == "best_rq";
+    const bool best_rq = stage.objective == "best_rq", contrastive = stage.objective == "contrastive";
     auto builder_options = model.builder_options();
     builder_options.features_only = best_rq;
     builder_options.text_only = trains_text_model(stage);
     if (best_rq) builder_options.max_mel_frames = stage.best_rq.max_frames;
     ExampleBuilder builder(model.tokenizer(), builder_options);
     BestRq quantizer{nullptr};
+    ContrastiveHeads heads{nullptr};
     NamedParams objective_params;  // trained with the stage, kept in its checkpoints, not in any adapter
+    if (contrastive) {
+      const auto& mc = model.mllama->config();
+      heads = ContrastiveHeads(mc.vision.vision_output_dim, mc.text.hidden_size, mc.text.hidden_size,
+                               cfg.seed * 1000003 + si);
+      for (auto& p : heads->named_parameters()) objective_params.emplace_back("contrastive." + p.key(), p.value());
+      params.insert(params.end(), objective_params.begin(), objective_params.end());
+    }
     if (best_rq) {
       const auto& ec = model.speech->config().encoder;
       quantizer = BestRq(stage.best_rq, ec.n_mels, ec.stack, ec.d_model, cfg.seed * 1000003 + si);
@@ -359,6 +371,8 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
           for (int64_t b = 0; b < stage.batch_size; ++b)
             seeds.push_back(mask_seed(cfg.seed, si, state.step, static_cast<size_t>(mb), b * world + env.rank));
           l = model.best_rq_loss_sum(batch, *quantizer, seeds, n);
+        } else if (contrastive) {
+          l = model.contrastive_loss_sum(batch, *heads, n);
         } else {
           l = model.loss_sum(batch, n);
         }
@@ -412,7 +426,15 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opts) {
                   {"peak_rss_mb", peak_rss_mb()},
                   {"bad_samples", static_cast<int64_t>(loader.bad().size())},
                   {"elapsed_s", state.elapsed_s}};
-      if (!eval_set.empty() && (state.step % stage.eval_every == 0 || state.step == total)) {
+      const bool eval_now = !eval_set.empty() && (state.step % stage.eval_every == 0 || state.step == total);
+      if (eval_now && contrastive) {
+        const auto e = evaluate_retrieval(model, builder, eval_set, *heads, stage.batch_size);
+        row["eval_retrieval"] = e.top1;
+        row["eval_samples"] = e.samples;
+        progress.break_line();
+        std::cerr << "train: eval at step " << state.step << ": retrieval " << e.top1 << " (" << e.samples
+                  << " samples)\n";
+      } else if (eval_now) {
         std::string answers;  // every held-out answer, to see afterwards which parts of the answers are wrong
         const auto e = evaluate(model, builder, eval_set, [&](const EvalAnswer& a) {
           answers += json{{"origin", a.origin},

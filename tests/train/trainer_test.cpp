@@ -1,5 +1,6 @@
 // Tests train/trainer end to end on random tiny models: a 4-image caption set and a 4-clip speech set are learned
-// (greedy captions and transcripts reproduce them), BEST-RQ pre-trains a speech encoder, two Gloo ranks equal one
+// (greedy captions and transcripts reproduce them), BEST-RQ pre-trains a speech encoder, contrastive pre-training
+// teaches a vision encoder to tell images apart, two Gloo ranks equal one
 // process, resuming is exact, the LLM stays frozen, a kill -9 inside a checkpoint write leaves the
 // previous one loadable, bad samples are skipped and counted (and shared between ranks), and config problems exit 5.
 #include "adapters/adapters.h"
@@ -294,6 +295,53 @@ TEST_F(Trainer, BestRqPretrainsTheSpeechEncoderAndResumesExactly) {
   for (const auto& [name, t] : p1) EXPECT_TRUE(torch::allclose(t, p2.at(name), 1e-3, 2e-4)) << name;
 }
 
+TEST_F(Trainer, ContrastivePretrainingTeachesTheVisionEncoderToTellTheImagesApartAndResumesExactly) {
+  const fs::path d = *dir_ / "contrastive";
+  fs::create_directories(d);
+  auto config = [&](const std::string& name) {
+    std::ofstream(d / (name + ".yaml")) << "base: " << base() << "\noutput_dir: " << name << "\nseed: 4\nstages:\n"
+        "  - name: pretrain\n    objective: contrastive\n    data: {format: jsonl, path: "
+        << (*dir_ / "captions.jsonl").string() << "}\n    train: [vision_encoder]\n"
+        "    optimizer: {lr: 3.0e-3, weight_decay: 0.0}\n    schedule: {warmup_steps: 3}\n    steps: 40\n"
+        "    batch_size: 4\n    eval_every: 20\n    checkpoint_every: 10\n";
+    return (d / (name + ".yaml")).string();
+  };
+  const auto whole = config("whole"), parts = config("parts");
+  auto r = run_cli("train '" + whole + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = read_metrics((d / "whole").string());
+  ASSERT_EQ(rows.size(), 40u);
+  // Four different captions per batch: about ln 4 at first, far less once the images are told apart.
+  EXPECT_GT(rows.front()["loss"].get<double>(), 1.0);
+  EXPECT_LT(rows.back()["loss"].get<double>(), 0.2) << rows.back();
+  EXPECT_EQ(rows.back()["eval_retrieval"], 1.0) << rows.back();
+  EXPECT_EQ(rows.back()["eval_samples"], 4);
+  EXPECT_FALSE(rows.back().contains("eval_wer"));
+  // The vision encoder learned; the projector and the cross-attention layers, which it does not train, did not.
+  const auto trained = tensors_of((d / "whole/adapters/image.safetensors").string());
+  auto base_model = load_mllama(base(), torch::kFloat32);
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& p : image_parts(*base_model)->named_parameters()) before[p.key()] = p.value();
+  ASSERT_EQ(before.size(), trained.size());
+  int moved = 0, kept = 0;
+  for (const auto& [name, t] : trained) {
+    const bool same = torch::equal(t.to(torch::kFloat32), before.at(name));
+    if (name.rfind("vision_model.", 0) == 0) {
+      moved += !same;
+    } else {
+      EXPECT_TRUE(same) << name;
+      ++kept;
+    }
+  }
+  EXPECT_GT(moved, 10);
+  EXPECT_GT(kept, 0);
+  // Stopped and resumed (the heads restored from the checkpoint): exactly the uninterrupted run.
+  EXPECT_EQ(run_cli("train '" + parts + "' --max-steps 13").exit_code, 130);
+  ASSERT_EQ(run_cli("train '" + parts + "' --resume").exit_code, 0);
+  const auto resumed = tensors_of((d / "parts/adapters/image.safetensors").string());
+  for (const auto& [name, t] : trained) EXPECT_TRUE(torch::equal(t, resumed.at(name))) << name;
+}
+
 TEST_F(Trainer, ResumingGivesExactlyTheUninterruptedRun) {
   // 2 per micro-batch, 2 micro-batches, 4 samples: every step crosses into a new epoch's shuffle.
   const std::string stage = "    optimizer: {lr: 5.0e-3}\n    schedule: {warmup_steps: 3}\n    steps: 8\n"
@@ -490,7 +538,8 @@ TEST_F(Trainer, BadSamplesAreSkippedAndCountedUpToTheLimit) {
 TEST_F(Trainer, ConfigProblemsExitFive) {
   const auto cfg = write_config("config", "    steps: 2\n");
   for (const char* set : {"stages.0.lr=1", "stages.0.steps=many", "stages.0.data.path=/nonexistent.jsonl",
-                          "stages.0.train=[vision_encoder, llm]", "stages.0.train=[speech_adapter]"}) {
+                          "stages.0.train=[vision_encoder, llm]", "stages.0.train=[speech_adapter]",
+                          "stages.0.objective=contrastive"}) {
     auto r = run_cli("train '" + cfg + "' --set '" + std::string(set) + "'");
     EXPECT_EQ(r.exit_code, 5) << set << ": " << r.err;
   }
