@@ -35,7 +35,7 @@ TEST(ExampleConfig, TrainsImageThenVideoThenSpeechEndToEnd) {
 
   const auto run = (dir / "example-data/run").string();
   auto rows = read_metrics(run);
-  ASSERT_EQ(rows.size(), 120u + 120u + 600u);
+  ASSERT_EQ(rows.size(), 120u + 120u + 1000u);
   std::map<std::string, std::pair<double, double>> first_last;
   for (const auto& r : rows) {
     auto& fl = first_last[r["stage_name"].get<std::string>()];
@@ -49,7 +49,7 @@ TEST(ExampleConfig, TrainsImageThenVideoThenSpeechEndToEnd) {
   const auto last = *latest_checkpoint(run);
   auto state = read_checkpoint_state(last);
   EXPECT_EQ(state.stage_name, "speech-transcripts");
-  EXPECT_EQ(state.step, 600);
+  EXPECT_EQ(state.step, 1000);
   const auto params = read_checkpoint_tensors(last).params;
   for (const char* modality : {"image", "video"}) {
     SafetensorsFile f(run + "/adapters/" + modality + ".safetensors");
