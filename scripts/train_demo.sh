@@ -20,13 +20,14 @@ SHAPES=(40000 500) MOTION=(8000 200) SPEECH=(20000 300) SET=()
 if [ "$CI" = --ci ]; then
   SHAPES=(400 50) MOTION=(64 16) SPEECH=(160 32)
   SET=(--set stages.0.steps=200 --set stages.0.batch_size=8 --set stages.0.eval_every=200 --set stages.0.eval_samples=32
-       --set stages.1.steps=150 --set stages.1.batch_size=8 --set stages.1.eval_every=150 --set stages.1.eval_samples=50
-       --set stages.2.steps=100 --set stages.2.batch_size=4 --set stages.2.eval_every=100 --set stages.2.eval_samples=16
-       --set stages.2.optimizer.lr=3.0e-3
-       --set stages.3.steps=30 --set stages.3.batch_size=8
-       --set stages.4.steps=250 --set stages.4.batch_size=8 --set stages.4.eval_every=250 --set stages.4.eval_samples=32
-       --set stages.4.optimizer.lr=3.0e-3)
-  for s in 0 1 2 3 4; do SET+=(--set stages.$s.checkpoint_every=0 --set stages.$s.schedule.warmup_steps=10); done
+       --set stages.1.steps=60 --set stages.1.batch_size=16 --set stages.1.eval_every=60 --set stages.1.eval_samples=50
+       --set stages.2.steps=150 --set stages.2.batch_size=8 --set stages.2.eval_every=150 --set stages.2.eval_samples=50
+       --set stages.3.steps=100 --set stages.3.batch_size=4 --set stages.3.eval_every=100 --set stages.3.eval_samples=16
+       --set stages.3.optimizer.lr=3.0e-3
+       --set stages.4.steps=30 --set stages.4.batch_size=8
+       --set stages.5.steps=250 --set stages.5.batch_size=8 --set stages.5.eval_every=250 --set stages.5.eval_samples=32
+       --set stages.5.optimizer.lr=3.0e-3)
+  for s in 0 1 2 3 4 5; do SET+=(--set stages.$s.checkpoint_every=0 --set stages.$s.schedule.warmup_steps=10); done
 fi
 
 # Generators write their manifest last, so a finished data set is one whose manifest exists.
