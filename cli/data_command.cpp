@@ -49,6 +49,13 @@ CLI::App* add_generator(CLI::App* data_cmd, Action& action, const std::string& n
   return sub;
 }
 
+void add_max_turn(CLI::App* sub, double& max_turn) {
+  sub->add_option("--max-turn", max_turn,
+                  "Turn shapes from upright by at most this many degrees (squares 20; 180: any)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 180.0));
+}
+
 }  // namespace
 
 void add_data_command(CLI::App& app, Action& action) {
@@ -73,6 +80,7 @@ void add_data_command(CLI::App& app, Action& action) {
           "Shape radius range as fractions of the image side, MIN,MAX (default 0.09,0.19)")
       ->delimiter(',')
       ->expected(2);
+  add_max_turn(shapes, o->max_turn);
 
   auto m = std::make_shared<data::MotionDatasetOptions>();
   auto* motion = add_generator<data::MotionDatasetOptions>(
@@ -84,6 +92,7 @@ void add_data_command(CLI::App& app, Action& action) {
       ->check(CLI::Range(32, 4096));
   motion->add_option("--frames", m->frames, "Frames per clip")->capture_default_str()->check(CLI::Range(2, 1024));
   motion->add_option("--fps", m->fps, "Frames per second")->capture_default_str()->check(CLI::Range(1, 240));
+  add_max_turn(motion, m->max_turn);
 
   auto sp = std::make_shared<SpeechCommandOptions>();
   auto* speech = add_generator<SpeechCommandOptions>(

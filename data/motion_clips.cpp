@@ -38,7 +38,7 @@ std::string motion_caption(const MotionClip& clip) {
          motion_name(clip.motion);
 }
 
-MotionClip random_motion_clip(uint64_t seed, int size, int frames) {
+MotionClip random_motion_clip(uint64_t seed, int size, int frames, double max_turn) {
   if (size < 32 || frames < 2)
     throw Error(ErrorKind::Usage, "motion clips need images of at least 32 pixels and at least 2 frames");
   std::mt19937_64 rng(seed);
@@ -52,7 +52,7 @@ MotionClip random_motion_clip(uint64_t seed, int size, int frames) {
   auto& it = c.start;
   it.shape = all_shapes()[pick(static_cast<int>(all_shapes().size()))];
   it.color = all_colors()[pick(static_cast<int>(all_colors().size()))];
-  it.angle = it.shape == Shape::Square ? static_cast<float>(uniform(-20, 20)) : static_cast<float>(uniform(0, 360));
+  it.angle = draw_turn(it.shape, max_turn, rng);
   const bool moves = c.motion != Motion::Grows && c.motion != Motion::Shrinks;
   if (moves) {
     it.radius = static_cast<float>(size * uniform(0.08, 0.14));
@@ -109,7 +109,7 @@ std::string write_motion_dataset(const MotionDatasetOptions& o, const std::funct
       "data motion", o.out_dir, o.n, "videos", "captions.jsonl",
       [&](int64_t i, const fs::path& videos) {
         const uint64_t s = item_seed(o.seed, i);
-        const auto clip = random_motion_clip(s, o.size, o.frames);
+        const auto clip = random_motion_clip(s, o.size, o.frames, o.max_turn);
         const std::string name = detail::item_file_name(i, "mp4");
         media::VideoWriter writer((videos / name).string(), o.size, o.size, o.fps);
         ShapeScene scene;

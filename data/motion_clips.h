@@ -30,7 +30,7 @@ std::string motion_caption(const MotionClip& clip);  // "a green triangle moves 
 
 // A random clip: every frame's shape inside the image, speeds and growth factors drawn so a clip and its reverse
 // are equally likely.
-MotionClip random_motion_clip(uint64_t seed, int size, int frames);
+MotionClip random_motion_clip(uint64_t seed, int size, int frames, double max_turn = 180);
 
 // The same path played backwards: motion reversed, first and last frames swapped.
 MotionClip reverse_clip(const MotionClip& clip);
@@ -45,11 +45,12 @@ struct MotionDatasetOptions {
   int size = 128;  // even
   int frames = 16;
   int fps = 8;
+  double max_turn = 180;  // degrees from upright (see draw_turn)
 };
 
 // Writes out_dir/videos/NNNNNN.mp4 (H.264) and out_dir/captions.jsonl ({"video": ..., "text": caption} per line,
 // the jsonl manifest `llama-mm train` reads), the manifest last and atomically. Clip i is
-// random_motion_clip(item_seed(seed, i)). Returns the manifest's path.
+// random_motion_clip(item_seed(seed, i), size, frames, max_turn). Returns the manifest's path.
 std::string write_motion_dataset(const MotionDatasetOptions& opts,
                                  const std::function<void(int64_t, int64_t)>& progress = {});
 

@@ -94,7 +94,15 @@ uint64_t item_seed(uint64_t seed, int64_t i) {
   return z ^ (z >> 31);
 }
 
-ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius) {
+float draw_turn(Shape shape, double max_turn, std::mt19937_64& rng) {
+  if (!(max_turn >= 0 && max_turn <= 180))
+    throw Error(ErrorKind::Usage, "shape turn must be within [0, 180] degrees, got " + std::to_string(max_turn));
+  const double t = shape == Shape::Square ? std::min(max_turn, 20.0) : max_turn;
+  return static_cast<float>(t == 180 ? std::uniform_real_distribution<double>(0, 360)(rng)
+                                     : std::uniform_real_distribution<double>(-t, t)(rng));
+}
+
+ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius, double max_turn) {
   if (size < 32)
     throw Error(ErrorKind::Usage, "shape scenes need images of at least 32 pixels, got " + std::to_string(size));
   if (!(radius.min > 0 && radius.min <= radius.max && radius.max <= 0.45))
@@ -123,7 +131,7 @@ ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius) {
     const double margin = it.radius + 2;
     it.cx = static_cast<float>(uniform(margin, size - margin));
     it.cy = static_cast<float>(uniform(margin, size - margin));
-    it.angle = it.shape == Shape::Square ? static_cast<float>(uniform(-20, 20)) : static_cast<float>(uniform(0, 360));
+    it.angle = draw_turn(it.shape, max_turn, rng);
     bool apart = true;
     for (const auto& o : scene.items)
       apart = apart && std::hypot(it.cx - o.cx, it.cy - o.cy) > it.radius + o.radius + 3;
@@ -197,7 +205,7 @@ std::string write_shapes_dataset(const ShapesDatasetOptions& o, const std::funct
       "data shapes", o.out_dir, o.n, "images", "captions.jsonl",
       [&](int64_t i, const fs::path& images) {
         const uint64_t s = item_seed(o.seed, i);
-        const auto scene = random_shape_scene(s, o.size, o.radius);
+        const auto scene = random_shape_scene(s, o.size, o.radius, o.max_turn);
         auto rgb = render_shape_scene(scene, o.size, s);
         cv::Mat img(o.size, o.size, CV_8UC3, rgb.data()), bgr;
         cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);

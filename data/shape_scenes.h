@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct ShapeScene {
   Background background = Background::White;
 };
 
+// A shape's angle, degrees from upright: uniform in [-t, t] with t = max_turn (squares: at most 20), or in
+// [0, 360) for t = 180. One draw from `rng` either way. Throws Usage for max_turn outside [0, 180].
+float draw_turn(Shape shape, double max_turn, std::mt19937_64& rng);
+
 // The caption of a scene (see the top of this file).
 std::string shape_caption(const ShapeScene& scene);
 
@@ -53,9 +58,9 @@ struct RadiusRange {
   double min = 0.09, max = 0.19;
 };
 
-// A random scene for an image of size × size pixels (size >= 32). Throws Usage for a radius range outside
-// 0 < min <= max <= 0.45.
-ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius = {});
+// A random scene for an image of size × size pixels (size >= 32), its shapes turned by draw_turn(max_turn).
+// Throws Usage for a radius range outside 0 < min <= max <= 0.45 or a max_turn outside [0, 180].
+ShapeScene random_shape_scene(uint64_t seed, int size, RadiusRange radius = {}, double max_turn = 180);
 
 // The scene drawn (anti-aliased): size · size · 3 bytes, RGB, row-major. The colour jitter and the noise level
 // come from `look_seed`, the Gaussian noise itself from `noise_seed` (the frames of a clip share one look and
@@ -75,12 +80,14 @@ struct ShapesDatasetOptions {
   uint64_t seed = 0;
   int size = 224;
   RadiusRange radius;
+  double max_turn = 180;       // degrees from upright (see random_shape_scene)
   std::string format = "jpg";  // jpg (quality 95) or png
 };
 
 // Writes out_dir/images/NNNNNN.<format> and out_dir/captions.jsonl ({"image": "images/NNNNNN.jpg", "text":
 // caption} per line, the `jsonl` manifest `llama-mm train` reads). Image i is random_shape_scene(item_seed(seed,
-// i), size, radius), so a larger n extends a smaller one. The manifest is written last, atomically. Returns its path.
+// i), size, radius, max_turn), so a larger n extends a smaller one. The manifest is written last, atomically.
+// Returns its path.
 // Progress goes to `progress` (images done, n) when given.
 std::string write_shapes_dataset(const ShapesDatasetOptions& opts,
                                  const std::function<void(int64_t, int64_t)>& progress = {});

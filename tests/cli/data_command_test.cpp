@@ -44,8 +44,13 @@ TEST(DataCommand, ShapesWritesImagesAndAManifestReproducibly) {
     EXPECT_EQ(bad.exit_code, 2) << radius;
     EXPECT_NE(bad.err.find("--radius"), std::string::npos) << bad.err;
   }
+  for (const char* turn : {"-1", "181", "x"}) {
+    auto bad = test::run_cli("data shapes -o '" + a.string() + "' -n 2 --max-turn " + turn);
+    EXPECT_EQ(bad.exit_code, 2) << turn;
+    EXPECT_NE(bad.err.find("--max-turn"), std::string::npos) << bad.err;
+  }
   const auto big = (a / "big").string();
-  EXPECT_EQ(test::run_cli("data shapes -o '" + big + "' -n 2 --size 48 --radius 0.2,0.3").exit_code, 0);
+  EXPECT_EQ(test::run_cli("data shapes -o '" + big + "' -n 2 --size 48 --radius 0.2,0.3 --max-turn 0").exit_code, 0);
   EXPECT_EQ(test::run_cli("data shapes -n 2").exit_code, 2);
   EXPECT_EQ(test::run_cli("data").exit_code, 2);
 }

@@ -28,6 +28,22 @@ TEST(MotionClips, CaptionsNameShapeColourAndMotion) {
   EXPECT_EQ(reversed(Motion::Shrinks), Motion::Grows);
 }
 
+TEST(MotionClips, MaxTurnBoundsTheShapesAngleAndNothingElse) {
+  int turned = 0;
+  for (int64_t i = 0; i < 100; ++i) {
+    const auto any = random_motion_clip(item_seed(4, i), 128, 16);
+    const auto upright = random_motion_clip(item_seed(4, i), 128, 16, 0);
+    const auto slight = random_motion_clip(item_seed(4, i), 128, 16, 5);
+    EXPECT_EQ(motion_caption(upright), motion_caption(any));
+    EXPECT_EQ(upright.start.cx, any.start.cx);
+    EXPECT_EQ(upright.start.angle, 0.0f);
+    EXPECT_LE(std::abs(slight.start.angle), 5.0f);
+    turned += std::abs(any.start.angle) > 20;
+  }
+  EXPECT_GT(turned, 40);  // by default, every shape but a square takes any angle
+  EXPECT_THROW(random_motion_clip(1, 128, 16, 200), Error);
+}
+
 TEST(MotionClips, RandomClipsMoveTheStatedWayInsideTheFrame) {
   const int size = 96, frames = 12;
   std::set<int> motions;

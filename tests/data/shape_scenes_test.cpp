@@ -104,6 +104,28 @@ TEST(ShapeScenes, TheRadiusRangeBoundsEveryShape) {
   EXPECT_THROW(random_shape_scene(1, size, {0.1, 0.5}), Error);
 }
 
+TEST(ShapeScenes, MaxTurnBoundsTheAngleAndDefaultsToAnyAngle) {
+  const int size = 96;
+  double widest = 0, widest_default = 0;
+  for (uint64_t s = 0; s < 200; ++s) {
+    const auto seed = item_seed(9, static_cast<int64_t>(s));
+    const auto turned = random_shape_scene(seed, size, {}, 10);
+    const auto any = random_shape_scene(seed, size);
+    ASSERT_EQ(shape_caption(turned), shape_caption(any));  // the turn changes the angles only
+    for (size_t i = 0; i < turned.items.size(); ++i) {
+      EXPECT_LE(std::abs(turned.items[i].angle), 10.0f);
+      widest = std::max(widest, static_cast<double>(std::abs(turned.items[i].angle)));
+      if (any.items[i].shape != Shape::Square) widest_default = std::max(widest_default, double(any.items[i].angle));
+      else EXPECT_LE(std::abs(any.items[i].angle), 20.0f);
+    }
+  }
+  EXPECT_GT(widest, 8.0);            // drawn across the range
+  EXPECT_GT(widest_default, 300.0);  // the default turns every shape but squares to any angle
+  for (const auto& it : random_shape_scene(item_seed(9, 0), size, {}, 0).items) EXPECT_EQ(it.angle, 0.0f);
+  EXPECT_THROW(random_shape_scene(1, size, {}, -1), Error);
+  EXPECT_THROW(random_shape_scene(1, size, {}, 181), Error);
+}
+
 TEST(ShapeScenes, RenderingShowsEachShapeInItsColourOnTheBackground) {
   const int size = 128;
   auto near = [](const uint8_t* px, const std::vector<int>& rgb, int tol) {
