@@ -39,34 +39,64 @@ torch::Tensor input_quantization_bound(const torch::Tensor& x, const torch::Tens
   return torch::mm(half_step, w_deq.abs().t()) * 1.001 + 1e-5 * torch::mm(x.abs(), w_deq.abs().t()) + 1e-6;
 }
 
+// Both the AVX2 kernel and the plain C++ fallback (CPUs without AVX2); N covers whole 4-row tiles, a plain tail
+// and both, K 1, 3, 10 and 16 groups (the kernel takes scales 8 groups at a time).
 TEST(Q8Linear, SmallMKernelWithinTheStatedBoundEveryElementThreadInvariant) {
   torch::manual_seed(1);
   const int saved = at::get_num_threads();
-  for (int64_t M = 1; M <= kQ8KernelMaxRows; ++M)
-    for (int64_t N : {1, 2, 3, 5, 7, 50, 131})
-      for (int64_t K : {32, 96, 512}) {
-        auto q8 = quantize_q8(torch::randn({N, K}));
-        auto x = torch::randn({M, K});
-        auto w_deq = dequantize_q8(q8.q, q8.scales);
-        auto want = linear_q8_reference(x, q8.q, q8.scales, {});
-        torch::Tensor ys[2];
-        for (int t : {1, 2}) {
-          at::set_num_threads(t);
-          ys[t - 1] = torch::full({M, N}, std::numeric_limits<float>::quiet_NaN());
-          linear_q8_small_m_out(x, q8.q, q8.scales, ys[t - 1]);
+  for (bool avx2 : {true, false})
+    for (int64_t M = 1; M <= kQ8KernelMaxRows; ++M)
+      for (int64_t N : {1, 2, 3, 4, 5, 7, 50, 131})
+        for (int64_t K : {32, 96, 320, 512}) {
+          auto q8 = quantize_q8(torch::randn({N, K}));
+          auto x = torch::randn({M, K});
+          auto w_deq = dequantize_q8(q8.q, q8.scales);
+          auto want = linear_q8_reference(x, q8.q, q8.scales, {});
+          torch::Tensor ys[2];
+          set_q8_avx2(avx2);
+          for (int t : {1, 2}) {
+            at::set_num_threads(t);
+            ys[t - 1] = torch::full({M, N}, std::numeric_limits<float>::quiet_NaN());
+            linear_q8_small_m_out(x, q8.q, q8.scales, ys[t - 1]);
+          }
+          set_q8_avx2(true);
+          at::set_num_threads(saved);
+          const std::string where = std::string(avx2 ? "avx2" : "plain") + " M " + std::to_string(M) + " N " +
+                                    std::to_string(N) + " K " + std::to_string(K);
+          auto excess = (ys[0] - want).abs() - input_quantization_bound(x, w_deq);
+          EXPECT_TRUE((excess <= 0).all().item<bool>())  // NaN (a skipped element) fails too
+              << where << " max excess " << excess.max();
+          EXPECT_TRUE(torch::equal(ys[0], ys[1])) << "threads 1 and 2 differ at " << where;
+          // And the error is really that of quantizing x, not a wrong answer that happens to be small.
+          if (M == 1 && N == 131 && K == 512) {
+            const double rel = ((ys[0] - want).norm() / want.norm()).item<double>();
+            EXPECT_LT(rel, 1e-2) << where;
+            EXPECT_GT(rel, 0.0) << where;
+          }
         }
-        at::set_num_threads(saved);
-        auto excess = (ys[0] - want).abs() - input_quantization_bound(x, w_deq);
-        EXPECT_TRUE((excess <= 0).all().item<bool>())  // NaN (a skipped element) fails too
-            << "M " << M << " N " << N << " K " << K << " max excess " << excess.max();
-        EXPECT_TRUE(torch::equal(ys[0], ys[1])) << "threads 1 and 2 differ at M " << M << " N " << N << " K " << K;
-        // And the error is really that of quantizing x, not a wrong answer that happens to be small.
-        if (M == 1 && N == 131 && K == 512) {
-          const double rel = ((ys[0] - want).norm() / want.norm()).item<double>();
-          EXPECT_LT(rel, 1e-2);
-          EXPECT_GT(rel, 0.0);
-        }
+}
+
+// The tiled layout (q8_linear.h): tile t, group g, row r at [t][g][r] for whole tiles, the tail rows plain; and
+// dequantize_q8 gives back the plain row order whatever N % 4.
+TEST(Q8Linear, TiledLayoutAsDocumentedAndDequantizedInRowOrder) {
+  torch::manual_seed(2);
+  for (int64_t N : {1, 4, 6, 9}) {
+    const int64_t K = 96, G = K / kQ8Group, tiled = N / kQ8TileRows * kQ8TileRows;
+    auto w = torch::randn({N, K});
+    auto q8 = quantize_q8(w);
+    for (int64_t n = 0; n < N; ++n) {
+      auto row = quantize_q8(w.narrow(0, n, 1)).q.view({G, kQ8Group});  // one row: plain
+      for (int64_t g = 0; g < G; ++g) {
+        auto stored = n < tiled ? q8.q.view({N * K})
+                                      .narrow(0, (n / kQ8TileRows) * kQ8TileRows * K, kQ8TileRows * K)
+                                      .view({G, kQ8TileRows, kQ8Group})[g][n % kQ8TileRows]
+                                : q8.q[n].view({G, kQ8Group})[g];
+        EXPECT_TRUE(torch::equal(stored, row[g])) << "N " << N << " row " << n << " group " << g;
       }
+    }
+    auto back = dequantize_q8(q8.q, q8.scales);
+    EXPECT_LT((back - w).abs().max().item<float>(), w.abs().max().item<float>() / 127) << "N " << N;
+  }
 }
 
 TEST(Q8Linear, PrefillPathAndBiasMatchTheReference) {
