@@ -12,6 +12,7 @@ namespace {
 
 // Prefill of n_prompt random tokens, then n_gen greedy decode steps, on the current thread setting.
 void measure(LlamaForCausalLMImpl& model, const GenerateBenchParams& p, GenerateBenchResult& r) {
+  c10::InferenceMode inference;  // as generate() runs (llm/generator.cpp)
   const auto& cfg = model.config();
   const auto device = model.lm_head_weight().device();
   // The clock is read after the device has finished (CUDA work is queued asynchronously).

@@ -46,7 +46,7 @@ class LlamaTokenDecoder : public TokenDecoder {
 
 GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                         const GenerateParams& params, const TextCallback& on_text) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   const auto& cfg = model.config();
   const int64_t n_ctx = std::min<int64_t>(params.n_ctx, cfg.max_position_embeddings);
   check_prompt(prompt, n_ctx, cfg.max_position_embeddings, cfg.vocab_size);
@@ -56,7 +56,10 @@ GenerateResult generate(LlamaForCausalLMImpl& model, const Tokenizer& tok, const
 
 GenerateResult generate(TokenDecoder& dec, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                         const GenerateParams& params, const std::vector<int64_t>& eos, const TextCallback& on_text) {
-  torch::NoGradGuard no_grad;
+  // Inference mode, not just no-grad: ops skip the autograd and view-tracking dispatch, which is a measurable
+  // share of a decode step's ~1 000 small ops (1B q8, 2 threads: 18.4-20.8 -> 20.3-21.4 tok/s in A/B runs).
+  // Tensors made here (the KV cache, logits) never reach autograd.
+  c10::InferenceMode inference;
   const auto device = dec.device();
   Sequence seq(tok, prompt, params, eos, on_text);
   torch::Tensor logits;
