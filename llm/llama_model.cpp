@@ -4,6 +4,7 @@
 #include "llm/llama_model.h"
 
 #include "llm/cpu_linear.h"
+#include "llm/decode_attention.h"
 #include "llm/error.h"
 #include "llm/q8_linear.h"
 #include "llm/rope.h"
@@ -63,6 +64,17 @@ KVCache::KVCache(const LlamaConfig& cfg, int64_t batch, int64_t n_ctx_, torch::D
 
 // ---- attention --------------------------------------------------------------------------------
 
+namespace {
+// Whether llm/decode_attention can take this step: CPU with the fast kernels on, a bf16 or fp32 cache whose rows
+// are contiguous (the cache itself or a view of it).
+bool fused_decode_attention_applies(const torch::Tensor& q, const torch::Tensor& keys, const torch::Tensor& values) {
+  const auto t = keys.scalar_type();
+  return q.device().is_cpu() && cpu_fast_kernels() && (t == torch::kBFloat16 || t == torch::kFloat32) &&
+         values.scalar_type() == t && keys.stride(3) == 1 && values.stride(3) == 1 &&
+         keys.stride(2) == values.stride(2);
+}
+}  // namespace
+
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& cfg, torch::Dtype dtype)
     : n_head(cfg.num_attention_heads), n_kv_head(cfg.num_key_value_heads), head_dim(cfg.head_dim) {
   const int64_t d = cfg.hidden_size;
@@ -111,6 +123,11 @@ torch::Tensor LlamaAttentionImpl::forward_rows(const torch::Tensor& x, const tor
   } else {
     keys = keys.index_select(0, batch.rows), values = values.index_select(0, batch.rows);
   }
+  // Sequence b sees keys 0..positions[b]: the fused decode kernel takes that as its length.
+  if (fused_decode_attention_applies(q, keys, values))
+    return o_proj(decode_attention_cpu(q.view({B, n_head, Dh}), keys, values, batch.positions + 1)
+                      .to(x.scalar_type())
+                      .view({B, 1, n_head * Dh}));
   return attend(q, keys, values, 0, batch.key_mask, x.scalar_type());
 }
 
@@ -118,6 +135,9 @@ torch::Tensor LlamaAttentionImpl::attend(const torch::Tensor& q, torch::Tensor k
                                          const torch::Tensor& key_mask, torch::ScalarType dtype) {
   const int64_t B = q.size(0), T = q.size(1), G = n_kv_head, R = n_head / n_kv_head, Dh = head_dim;
   const int64_t L = keys.size(2);
+  // One new token per sequence, no padding, on CPU: the fused decode kernel (llm/decode_attention.h).
+  if (T == 1 && !key_mask.defined() && fused_decode_attention_applies(q, keys, values))
+    return o_proj(decode_attention_cpu(q.view({B, n_head, Dh}), keys, values).to(dtype).view({B, 1, n_head * Dh}));
   // GQA without copying K/V: query head h = g·R + r uses kv head g, so group the R query heads of each
   // kv head along the row axis: [B, T, H, Dh] -> [B, G, R·T, Dh].
   auto qg = q.view({B, T, G, R, Dh}).permute({0, 2, 3, 1, 4}).reshape({B, G, R * T, Dh});

@@ -72,7 +72,8 @@ TEST(CpuLinear, KeepsLeadingDimsAndInputDtype) {
   EXPECT_THROW(linear_bf16_small_m_out(torch::randn({2, 32}), w, y_bad), c10::Error);
 }
 
-// The whole decode on the fast kernels equals the reference path (LibTorch on widened weights): same greedy tokens.
+// The whole decode on the fast kernels (projections, and llm/decode_attention for every step after the prompt)
+// equals the reference path (LibTorch on widened weights, LibTorch attention): same greedy tokens.
 TEST(CpuLinear, GreedyGenerationEqualsReferencePath) {
   LlamaForCausalLM model(LlamaConfig::preset("tiny"), torch::kBFloat16);
   init_random_weights(*model, 5);
