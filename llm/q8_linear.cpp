@@ -28,22 +28,20 @@ void check_q8(const torch::Tensor& q, const torch::Tensor& scales) {
               " ", scales.scalar_type());
 }
 
-// One group of 32 inputs -> int8 (round to nearest even, symmetric), their magnitudes (u8); returns the scale.
-float quantize_group_scalar(const float* src, int8_t* q, uint8_t* a) {
+// One group of 32 inputs -> int8 (round to nearest even, symmetric); returns the scale.
+float quantize_group_scalar(const float* src, int8_t* q) {
   float amax = 0;
   for (int64_t i = 0; i < kQ8Group; ++i) amax = std::max(amax, std::fabs(src[i]));
   const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
   for (int64_t i = 0; i < kQ8Group; ++i) {
-    const int8_t v = static_cast<int8_t>(std::nearbyint(src[i] * inv));
-    q[i] = v;
-    a[i] = static_cast<uint8_t>(v < 0 ? -v : v);
+    q[i] = static_cast<int8_t>(std::nearbyint(src[i] * inv));
   }
   return d;
 }
 
 // The same with AVX2: cvtps rounds to nearest even as nearbyint does in the default rounding mode, so both give
 // the same bytes.
-__attribute__((target("avx2,fma"))) float quantize_group_avx2(const float* src, int8_t* q, uint8_t* a) {
+__attribute__((target("avx2,fma"))) float quantize_group_avx2(const float* src, int8_t* q) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 v[4];
   for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(src + 8 * i);
@@ -60,18 +58,17 @@ __attribute__((target("avx2,fma"))) float quantize_group_avx2(const float* src, 
   const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]), i16b = _mm256_packs_epi32(i32[2], i32[3]);
   const __m256i i8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i16a, i16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), i8);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(a), _mm256_abs_epi8(i8));
   return d;
 }
 
-// x [M, K] fp32 -> int8 [M, K], its magnitudes (u8) and one fp32 scale per group of 32.
-void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* xq, uint8_t* xa, float* xs, bool avx2) {
+// x [M, K] fp32 -> int8 [M, K] and one fp32 scale per group of 32.
+void quantize_rows(const float* x, int64_t M, int64_t K, int8_t* xq, float* xs, bool avx2) {
   const int64_t G = K / kQ8Group;
   for (int64_t m = 0; m < M; ++m)
     for (int64_t g = 0; g < G; ++g) {
       const int64_t off = m * K + g * kQ8Group;
-      xs[m * G + g] = avx2 ? quantize_group_avx2(x + off, xq + off, xa + off)
-                           : quantize_group_scalar(x + off, xq + off, xa + off);
+      xs[m * G + g] = avx2 ? quantize_group_avx2(x + off, xq + off)
+                           : quantize_group_scalar(x + off, xq + off);
     }
 }
 
@@ -99,13 +96,13 @@ torch::Tensor pack_tiles(const torch::Tensor& plain) {
 // One register tile: R weight rows against one input row, whole K. Group g of the tile's row r is 32 bytes at
 // q + g·gstride + r·32 (the packed layout: gstride = R·32, one sequential stream; a lone plain row: gstride = 32).
 // Per group and row: the input's signs move onto the weight (vpsignb) so maddubs can multiply |x| (u8, made once
-// per call) by ±w (s8) into 16-bit pairs (|sum| <= 2·127·127, no saturation), madd sums them into 8 int32
+// per group for the tile's rows) by ±w (s8) into 16-bit pairs (|sum| <= 2·127·127, no saturation), madd sums them into 8 int32
 // lanes, and one FMA adds them scaled by d_w·d_x. The scale products are made 8 groups at a time (one fp16 ->
 // fp32 conversion and multiply per 8 groups) into a small table the FMA broadcasts from: 5 vector operations per
 // 32 weights, against 8-9 when the signs move the other way (|w| per row) and each scale is converted on its own.
 template <int R>
-__attribute__((target("avx2,fma,f16c"))) inline void q8_tile_avx2(const int8_t* xq, const uint8_t* xa,
-                                                                   const float* xs, int64_t G, const int8_t* q,
+__attribute__((target("avx2,fma,f16c"))) inline void q8_tile_avx2(const int8_t* xq, const float* xs,
+                                                                   int64_t G, const int8_t* q,
                                                                    int64_t gstride, const uint16_t* s, float* y) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[R];
@@ -126,7 +123,7 @@ __attribute__((target("avx2,fma,f16c"))) inline void q8_tile_avx2(const int8_t* 
       const int8_t* qg = q + g * gstride;
       _Pragma("GCC unroll 4") for (int64_t b = 0; b < R * kQ8Group; b += 64) prefetch_ahead(qg + b);
       const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + g * kQ8Group));
-      const __m256i xav = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa + g * kQ8Group));
+      const __m256i xav = _mm256_sign_epi8(xv, xv);  // |x|, once per group for the tile's rows
       _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
         const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qg + r * kQ8Group));
         const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(xav, _mm256_sign_epi8(wv, xv)), ones);
@@ -139,22 +136,22 @@ __attribute__((target("avx2,fma,f16c"))) inline void q8_tile_avx2(const int8_t* 
 
 // Weight rows [n0, n1) (n0 a multiple of kQ8TileRows) against every input row: whole tiles, then the plain tail.
 // Each input row passes over a tile's kQ8TileRows·K bytes, which stay in L1/L2 for the next input row.
-__attribute__((target("avx2,fma,f16c"))) void q8_kernel_avx2(const int8_t* xq, const uint8_t* xa, const float* xs,
+__attribute__((target("avx2,fma,f16c"))) void q8_kernel_avx2(const int8_t* xq, const float* xs,
                                                               int64_t M, int64_t K, const int8_t* q, const uint16_t* s,
                                                               int64_t n0, int64_t n1, float* y, int64_t N) {
   const int64_t G = K / kQ8Group, tiled = N / kQ8TileRows * kQ8TileRows;
   int64_t n = n0;
   for (; n + kQ8TileRows <= std::min(n1, tiled); n += kQ8TileRows)
     for (int64_t m = 0; m < M; ++m)
-      q8_tile_avx2<kQ8TileRows>(xq + m * K, xa + m * K, xs + m * G, G, q + n * K, kQ8TileRows * kQ8Group, s + n * G,
+      q8_tile_avx2<kQ8TileRows>(xq + m * K, xs + m * G, G, q + n * K, kQ8TileRows * kQ8Group, s + n * G,
                                 y + m * N + n);
   for (; n < n1; ++n)
     for (int64_t m = 0; m < M; ++m)
-      q8_tile_avx2<1>(xq + m * K, xa + m * K, xs + m * G, G, q + n * K, kQ8Group, s + n * G, y + m * N + n);
+      q8_tile_avx2<1>(xq + m * K, xs + m * G, G, q + n * K, kQ8Group, s + n * G, y + m * N + n);
 }
 
 // The same arithmetic in plain C++ (integer group dots, one fp32 multiply-add per group), for CPUs without AVX2.
-void q8_kernel_scalar(const int8_t* xq, const uint8_t* /*xa*/, const float* xs, int64_t M, int64_t K,
+void q8_kernel_scalar(const int8_t* xq, const float* xs, int64_t M, int64_t K,
                       const int8_t* q, const uint16_t* s, int64_t n0, int64_t n1, float* y, int64_t N) {
   const int64_t G = K / kQ8Group;
   for (int64_t n = n0; n < n1; ++n)
@@ -232,21 +229,18 @@ void linear_q8_small_m_out(const torch::Tensor& x, const torch::Tensor& q, const
   TORCH_CHECK(y.scalar_type() == torch::kFloat32 && y.is_contiguous() && y.sizes() == torch::IntArrayRef({M, N}),
               "linear_q8_small_m_out: y must be contiguous fp32 [", M, ", ", N, "]");
   thread_local std::vector<int8_t> xq;  // the quantized input, reused across calls
-  thread_local std::vector<uint8_t> xa;
   thread_local std::vector<float> xs;
   xq.resize(M * K);
-  xa.resize(M * K);
   xs.resize(M * K / kQ8Group);
   int8_t* xqp = xq.data();
   float* xsp = xs.data();
-  uint8_t* xap = xa.data();
   const bool avx2 = has_avx2();
-  quantize_rows(x.data_ptr<float>(), M, K, xqp, xap, xsp, avx2);
+  quantize_rows(x.data_ptr<float>(), M, K, xqp, xsp, avx2);
   const int8_t* qp = q.data_ptr<int8_t>();
   const uint16_t* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
   float* yp = y.data_ptr<float>();
   auto kernel = avx2 ? q8_kernel_avx2 : q8_kernel_scalar;
-  kernel_parallel_for(N, 48, [&](int64_t n0, int64_t n1) { kernel(xqp, xap, xsp, M, K, qp, sp, n0, n1, yp, N); });
+  kernel_parallel_for(N, 48, [&](int64_t n0, int64_t n1) { kernel(xqp, xsp, M, K, qp, sp, n0, n1, yp, N); });
 }
 
 torch::Tensor linear_q8_cpu(const torch::Tensor& x, const torch::Tensor& q, const torch::Tensor& scales,
