@@ -33,9 +33,7 @@ float quantize_group_scalar(const float* src, int8_t* q) {
   float amax = 0;
   for (int64_t i = 0; i < kQ8Group; ++i) amax = std::max(amax, std::fabs(src[i]));
   const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
-  for (int64_t i = 0; i < kQ8Group; ++i) {
-    q[i] = static_cast<int8_t>(std::nearbyint(src[i] * inv));
-  }
+  for (int64_t i = 0; i < kQ8Group; ++i) q[i] = static_cast<int8_t>(std::nearbyint(src[i] * inv));
   return d;
 }
 
@@ -91,7 +89,6 @@ torch::Tensor pack_tiles(const torch::Tensor& plain) {
   packed.narrow(0, tiled, N - tiled).copy_(plain.narrow(0, tiled, N - tiled));
   return packed;
 }
-
 
 // One register tile: R weight rows against one input row, whole K. Group g of the tile's row r is 32 bytes at
 // q + g·gstride + r·32 (the packed layout: gstride = R·32, one sequential stream; a lone plain row: gstride = 32).
