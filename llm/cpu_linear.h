@@ -11,6 +11,8 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+
 namespace llama_mm {
 
 // x [..., K] (any float dtype), w [N, K] bf16 contiguous, b [N] or undefined. Returns [..., N] in x's dtype.
@@ -28,6 +30,14 @@ void set_cpu_fast_kernels(bool on);
 bool cpu_fast_kernels();
 // Rows at or below which linear_bf16_cpu uses the fused widening kernel instead of widen-then-GEMM.
 constexpr int64_t kBf16KernelMaxRows = 8;
+
+// The decode kernels' common frame: x [..., K] of at most kSmallMMaxRows rows (any float dtype) ->
+// kernel(x fp32 [M, K], M, y fp32 [M, N]) -> [..., N] in x's dtype, + b (or undefined) in fp32 before the one
+// rounding. A contiguous bf16 or fp32 x is widened and the result rounded here, in reused buffers: a decode
+// step would otherwise spend ~4 LibTorch ops (each ~6 µs of dispatch) around every matrix product.
+constexpr int64_t kSmallMMaxRows = 8;
+using SmallMKernel = std::function<void(const float* x, int64_t M, float* y)>;
+torch::Tensor small_m_linear(const torch::Tensor& x, int64_t N, const torch::Tensor& b, const SmallMKernel& kernel);
 // True where linear_bf16_cpu gives more rows than that to LibTorch's oneDNN bf16 GEMM (CPUs with AVX-512): the
 // input and the output are then rounded to bf16 (exact for a bf16 model, whose activations are bf16 already).
 bool bf16_gemm_uses_onednn();

@@ -5,6 +5,7 @@
 
 #include "llm/cpu_linear.h"
 #include "llm/decode_attention.h"
+#include "llm/decode_ops.h"
 #include "llm/error.h"
 #include "llm/q8_linear.h"
 #include "llm/rope.h"
@@ -27,6 +28,13 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, torch::Dtype dty
 
 namespace {
 bool is_cpu_bf16(const torch::Tensor& w) { return w.scalar_type() == torch::kBFloat16 && w.device().is_cpu(); }
+
+// RoPE: fused for a decode step's few rows (llm/decode_ops.h), else the reference expression.
+torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  if (decode_ops_apply(x) && cos.scalar_type() == x.scalar_type() && cos.stride(-1) == 1 && sin.stride(-1) == 1)
+    return rope_rows(x, cos, sin);
+  return apply_rope(x, cos, sin);
+}
 }  // namespace
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
@@ -48,6 +56,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, torch::Dtype dtype) : eps(eps
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (decode_ops_apply(x) && weight.scalar_type() == x.scalar_type()) return rms_norm_rows(x, weight, eps);
   auto xf = x.to(torch::kFloat32);
   auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
   return weight * (xf * torch::rsqrt(var + eps)).to(x.scalar_type());
@@ -88,9 +97,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
                                           torch::Tensor k_cache, torch::Tensor v_cache, int64_t pos,
                                           const torch::Tensor& key_mask) {
   const int64_t B = x.size(0), T = x.size(1), G = n_kv_head, R = n_head / n_kv_head, Dh = head_dim;
-  auto q = apply_rope(q_proj(x).view({B, T, n_head, Dh}), cos, sin);  // [B, T, H, Dh]
-  auto k = apply_rope(k_proj(x).view({B, T, G, Dh}), cos, sin);       // [B, T, G, Dh]
-  auto v = v_proj(x).view({B, T, G, Dh});                             // [B, T, G, Dh]
+  auto q = rotate(q_proj(x).view({B, T, n_head, Dh}), cos, sin);  // [B, T, H, Dh]
+  auto k = rotate(k_proj(x).view({B, T, G, Dh}), cos, sin);       // [B, T, G, Dh]
+  auto v = v_proj(x).view({B, T, G, Dh});                         // [B, T, G, Dh]
 
   torch::Tensor keys, values;  // [B, G, L, Dh]
   if (k_cache.defined()) {
@@ -111,8 +120,8 @@ torch::Tensor LlamaAttentionImpl::forward_rows(const torch::Tensor& x, const tor
   using torch::indexing::Slice;
   const int64_t B = x.size(0), G = n_kv_head, Dh = head_dim;
   TORCH_CHECK(x.size(1) == 1, "forward_rows takes one token per sequence");
-  auto q = apply_rope(q_proj(x).view({B, 1, n_head, Dh}), cos, sin);  // [B, 1, H, Dh]
-  auto k = apply_rope(k_proj(x).view({B, 1, G, Dh}), cos, sin);       // [B, 1, G, Dh]
+  auto q = rotate(q_proj(x).view({B, 1, n_head, Dh}), cos, sin);  // [B, 1, H, Dh]
+  auto k = rotate(k_proj(x).view({B, 1, G, Dh}), cos, sin);       // [B, 1, G, Dh]
   auto v = v_proj(x).view({B, 1, G, Dh});
   // Cache element [rows[b], g, positions[b], :] <- k[b, 0, g, :].
   k_cache.index_put_({batch.rows, Slice(), batch.positions}, k.select(1, 0));
@@ -175,7 +184,8 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& cfg, torch::Dtype dtype) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));  // [B, T, I] -> [B, T, D]
+  auto gate = gate_proj(x), up = up_proj(x);  // [B, T, I]
+  return down_proj(decode_ops_apply(gate) ? silu_mul_rows(gate, up) : torch::silu(gate) * up);  // [B, T, D]
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& cfg, torch::Dtype dtype) {

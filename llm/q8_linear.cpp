@@ -1,6 +1,7 @@
 // llm/q8_linear.cpp: see q8_linear.h.
 #include "llm/q8_linear.h"
 
+#include "llm/cpu_linear.h"
 #include "llm/kernel_pool.h"
 #include "llm/simd.h"
 
@@ -217,6 +218,25 @@ torch::Tensor dequantize_q8(const torch::Tensor& q, const torch::Tensor& scales)
   return out;
 }
 
+namespace {
+// y fp32 [M, N] = x fp32 [M, K] against the q8 weight, on the kernel pool.
+void q8_small_m(const float* x, int64_t M, const torch::Tensor& q, const torch::Tensor& scales, float* y) {
+  const int64_t N = q.size(0), K = q.size(1);
+  thread_local std::vector<int8_t> xq;  // the quantized input, reused across calls
+  thread_local std::vector<float> xs;
+  xq.resize(M * K);
+  xs.resize(M * K / kQ8Group);
+  int8_t* xqp = xq.data();
+  float* xsp = xs.data();
+  const bool avx2 = has_avx2();
+  quantize_rows(x, M, K, xqp, xsp, avx2);
+  const int8_t* qp = q.data_ptr<int8_t>();
+  const uint16_t* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
+  auto kernel = avx2 ? q8_kernel_avx2 : q8_kernel_scalar;
+  kernel_parallel_for(N, 48, [&](int64_t n0, int64_t n1) { kernel(xqp, xsp, M, K, qp, sp, n0, n1, y, N); });
+}
+}  // namespace
+
 void linear_q8_small_m_out(const torch::Tensor& x, const torch::Tensor& q, const torch::Tensor& scales, torch::Tensor& y) {
   check_q8(q, scales);
   const int64_t N = q.size(0), K = q.size(1), M = x.size(0);
@@ -225,19 +245,7 @@ void linear_q8_small_m_out(const torch::Tensor& x, const torch::Tensor& q, const
               "linear_q8_small_m_out: x must be contiguous fp32 [M <= ", kQ8KernelMaxRows, ", ", K, "], got ", x.sizes());
   TORCH_CHECK(y.scalar_type() == torch::kFloat32 && y.is_contiguous() && y.sizes() == torch::IntArrayRef({M, N}),
               "linear_q8_small_m_out: y must be contiguous fp32 [", M, ", ", N, "]");
-  thread_local std::vector<int8_t> xq;  // the quantized input, reused across calls
-  thread_local std::vector<float> xs;
-  xq.resize(M * K);
-  xs.resize(M * K / kQ8Group);
-  int8_t* xqp = xq.data();
-  float* xsp = xs.data();
-  const bool avx2 = has_avx2();
-  quantize_rows(x.data_ptr<float>(), M, K, xqp, xsp, avx2);
-  const int8_t* qp = q.data_ptr<int8_t>();
-  const uint16_t* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
-  float* yp = y.data_ptr<float>();
-  auto kernel = avx2 ? q8_kernel_avx2 : q8_kernel_scalar;
-  kernel_parallel_for(N, 48, [&](int64_t n0, int64_t n1) { kernel(xqp, xsp, M, K, qp, sp, n0, n1, yp, N); });
+  q8_small_m(x.data_ptr<float>(), M, q, scales, y.data_ptr<float>());
 }
 
 torch::Tensor linear_q8_cpu(const torch::Tensor& x, const torch::Tensor& q, const torch::Tensor& scales,
@@ -245,22 +253,18 @@ torch::Tensor linear_q8_cpu(const torch::Tensor& x, const torch::Tensor& q, cons
   check_q8(q, scales);
   const int64_t K = q.size(1), N = q.size(0);
   TORCH_CHECK(x.size(-1) == K, "linear_q8_cpu: input has ", x.size(-1), " features, weight expects ", K);
+  if (x.numel() <= kQ8KernelMaxRows * K)
+    return small_m_linear(x, N, b, [&](const float* xp, int64_t M, float* yp) { q8_small_m(xp, M, q, scales, yp); });
+  // Prefill: dequantize a block of rows (whole tiles) at a time (~8 MB of fp32) and multiply with the BLAS GEMM.
   auto out_sizes = x.sizes().vec();
   out_sizes.back() = N;
   auto x2 = x.reshape({-1, K}).to(torch::kFloat32).contiguous();
   const int64_t M = x2.size(0);
-  torch::Tensor y;
-  if (M <= kQ8KernelMaxRows) {
-    y = torch::empty({M, N}, torch::kFloat32);
-    linear_q8_small_m_out(x2, q, scales, y);
-  } else {
-    // Prefill: dequantize a block of rows (whole tiles) at a time (~8 MB of fp32) and multiply with the BLAS GEMM.
-    y = torch::empty({M, N}, torch::kFloat32);
-    const int64_t block = std::max<int64_t>(4, (int64_t(1) << 19) / K) * kQ8TileRows;
-    for (int64_t n0 = 0; n0 < N; n0 += block) {
-      const int64_t rows = std::min(block, N - n0);
-      y.narrow(1, n0, rows).copy_(torch::mm(x2, dequantize_q8(q.narrow(0, n0, rows), scales.narrow(0, n0, rows)).t()));
-    }
+  auto y = torch::empty({M, N}, torch::kFloat32);
+  const int64_t block = std::max<int64_t>(4, (int64_t(1) << 19) / K) * kQ8TileRows;
+  for (int64_t n0 = 0; n0 < N; n0 += block) {
+    const int64_t rows = std::min(block, N - n0);
+    y.narrow(1, n0, rows).copy_(torch::mm(x2, dequantize_q8(q.narrow(0, n0, rows), scales.narrow(0, n0, rows)).t()));
   }
   if (b.defined()) y.add_(b.to(torch::kFloat32));
   return y.view(out_sizes).to(x.scalar_type());

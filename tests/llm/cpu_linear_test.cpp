@@ -72,6 +72,32 @@ TEST(CpuLinear, KeepsLeadingDimsAndInputDtype) {
   EXPECT_THROW(linear_bf16_small_m_out(torch::randn({2, 32}), w, y_bad), c10::Error);
 }
 
+// The small-M frame (small_m_linear): a bf16 input is widened exactly and the fp32 result, plus the bias in fp32,
+// is rounded to bf16 once, so it equals the kernel on the widened input rounded by LibTorch, bit for bit; inputs it
+// does not convert itself (fp16, a transposed view) go through LibTorch and give the same kernel result.
+TEST(CpuLinear, SmallMFrameRoundsOnceAndKeepsShapes) {
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  const int64_t N = 37, K = 48;
+  auto w = torch::randn({N, K}).to(torch::kBFloat16);
+  auto b = torch::randn({N}).to(torch::kBFloat16);
+  for (int64_t M = 1; M <= kSmallMMaxRows; ++M) {
+    auto x = torch::randn({M, 1, K}).to(torch::kBFloat16);
+    auto y32 = torch::full({M, N}, std::numeric_limits<float>::quiet_NaN());
+    linear_bf16_small_m_out(x.to(torch::kFloat32).view({M, K}), w, y32);
+    auto want = (y32 + b.to(torch::kFloat32)).to(torch::kBFloat16).view({M, 1, N});
+    auto got = linear_bf16_cpu(x, w, b);
+    EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(got, want)) << "M " << M;
+    EXPECT_TRUE(torch::equal(linear_bf16_cpu(x.to(torch::kFloat32), w, {}), y32.view({M, 1, N}))) << "fp32, M " << M;
+    auto half = linear_bf16_cpu(x.to(torch::kHalf), w, b);
+    EXPECT_EQ(half.scalar_type(), torch::kHalf);
+    EXPECT_TRUE(torch::equal(half, (y32 + b.to(torch::kFloat32)).to(torch::kHalf).view({M, 1, N}))) << "fp16, M " << M;
+    auto xt = x.view({M, K}).t().contiguous().t();  // the same values, not contiguous
+    EXPECT_TRUE(torch::equal(linear_bf16_cpu(xt, w, b), want.view({M, N}))) << "view, M " << M;
+  }
+}
+
 // The whole decode on the fast kernels (projections, and llm/decode_attention for every step after the prompt)
 // equals the reference path (LibTorch on widened weights, LibTorch attention): same greedy tokens.
 TEST(CpuLinear, GreedyGenerationEqualsReferencePath) {

@@ -117,6 +117,11 @@ TEST(Q8Linear, PrefillPathAndBiasMatchTheReference) {
                input_quantization_bound(x, dequantize_q8(q8.q, q8.scales)))
                   .all()
                   .item<bool>());
+  // A bf16 input on the kernel path: widened exactly, the kernel's fp32 result + bias rounded once.
+  auto xb = torch::randn({2, 1, 64}).to(torch::kBFloat16);
+  auto y32 = torch::empty({2, 70});
+  linear_q8_small_m_out(xb.to(torch::kFloat32).view({2, 64}), q8.q, q8.scales, y32);
+  EXPECT_TRUE(torch::equal(linear_q8_cpu(xb, q8.q, q8.scales, b), (y32 + b).to(torch::kBFloat16).view({2, 1, 70})));
   EXPECT_THROW(linear_q8_cpu(torch::randn({2, 63}), q8.q, q8.scales, {}), c10::Error);
   EXPECT_THROW(linear_q8_cpu(x, q8.q, q8.scales.to(torch::kFloat32), {}), c10::Error);
 }
