@@ -4,6 +4,8 @@
 
 #include "llm/cpu_linear.h"
 
+#include <immintrin.h>
+
 #include <cmath>
 
 namespace llama_mm {
@@ -54,8 +56,66 @@ void rope_impl(const torch::Tensor& x, const torch::Tensor& cos, const torch::Te
     }
 }
 
+// silu(a) = a / (1 + exp(-a)) for 8 lanes. exp as Cephes' expf: 2^n · p(r) with x = n·ln2 + r, |r| <= ln2/2, a
+// degree-7 polynomial (within 2 fp32 units in the last place, as LibTorch's vectorised Sleef exp is within 1).
+// The scalar std::exp loop took 1.6 % of a q8 1B decode step.
+__attribute__((target("avx2,fma"))) inline __m256 silu_avx2(__m256 a) {
+  const __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), a), _mm256_set1_ps(-87.3f)),
+                                 _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 in two parts, the first exact
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 ex = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  return _mm256_div_ps(a, _mm256_add_ps(_mm256_set1_ps(1.0f), ex));
+}
+
+// 8 elements of T to fp32 and back, rounding as a LibTorch cast does.
+__attribute__((target("avx2,fma"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,fma"))) inline __m256 load8(const at::BFloat16* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+__attribute__((target("avx2,fma"))) inline void store8(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+__attribute__((target("avx2,fma"))) inline void store8(at::BFloat16* p, __m256 v) {
+  alignas(32) float f[8];
+  _mm256_store_ps(f, v);
+  for (int i = 0; i < 8; ++i) p[i] = at::BFloat16(f[i]);
+}
+__attribute__((target("avx2,fma"))) inline __m256 round8(const float*, __m256 v) { return v; }
+__attribute__((target("avx2,fma"))) inline __m256 round8(const at::BFloat16*, __m256 v) {
+  // Round to nearest even at bit 16 (finite values; silu of a finite bf16 is finite), then clear the low half.
+  const __m256i u = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+  return _mm256_castsi256_ps(_mm256_and_si256(rounded, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+
+template <typename T>
+__attribute__((target("avx2,fma"))) void silu_mul_avx2(const T* g, const T* u, T* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 s = round8(g, silu_avx2(load8(g + i)));  // silu(gate) stored in T, then · up
+    store8(out + i, _mm256_mul_ps(s, load8(u + i)));
+  }
+  for (; i < n; ++i) {
+    const float a = load(g[i]);
+    out[i] = store<T>(load(store<T>(a / (1.0f + std::exp(-a)))) * load(u[i]));
+  }
+}
+
 template <typename T>
 void silu_mul_impl(const T* g, const T* u, T* out, int64_t n) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) return silu_mul_avx2(g, u, out, n);
   for (int64_t i = 0; i < n; ++i) {
     const float a = load(g[i]);
     out[i] = store<T>(load(store<T>(a / (1.0f + std::exp(-a)))) * load(u[i]));
