@@ -132,6 +132,8 @@ bool bf16_gemm_uses_onednn() {
   return ok;
 }
 
+static_assert(kBf16KernelMaxRows <= kSmallMMaxRows, "the small-M frame must take every row count the kernel does");
+
 torch::Tensor small_m_linear(const torch::Tensor& x, int64_t N, const torch::Tensor& b, const SmallMKernel& kernel) {
   const int64_t K = x.size(-1), M = K ? x.numel() / K : 0;
   TORCH_CHECK(M <= kSmallMMaxRows, "small_m_linear: ", M, " rows, at most ", kSmallMMaxRows);

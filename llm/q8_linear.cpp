@@ -218,6 +218,8 @@ torch::Tensor dequantize_q8(const torch::Tensor& q, const torch::Tensor& scales)
   return out;
 }
 
+static_assert(kQ8KernelMaxRows <= kSmallMMaxRows, "the small-M frame must take every row count the kernel does");
+
 namespace {
 // y fp32 [M, N] = x fp32 [M, K] against the q8 weight, on the kernel pool.
 void q8_small_m(const float* x, int64_t M, const torch::Tensor& q, const torch::Tensor& scales, float* y) {
