@@ -56,7 +56,8 @@ struct GenerateBenchResult {  // one (format, threads) row
   int n_prompt = 0, n_gen = 0;
   double prefill_tok_per_s = 0, decode_tok_per_s = 0;
   double weight_bytes_per_token = 0;    // bytes of weights one decode step reads
-  double machine_bandwidth_gbs = 0;     // measured by this bench at this thread count (CUDA: copy bandwidth)
+  double machine_bandwidth_gbs = 0;     // CPU: read bandwidth at this thread count, the mean of a measurement just
+                                        // before and one just after the decode; CUDA: copy bandwidth
   double decode_bandwidth_gbs = 0;      // decode_tok_per_s × weight_bytes_per_token
   double bandwidth_percent = 0;         // decode_bandwidth_gbs / machine_bandwidth_gbs
   std::vector<std::pair<int, double>> batched_tok_per_s;  // (B, tokens per second summed over the B sequences)

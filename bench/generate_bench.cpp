@@ -36,6 +36,10 @@ void measure(LlamaForCausalLMImpl& model, const GenerateBenchParams& p, Generate
   sync();
   r.prefill_tok_per_s = p.n_prompt / seconds_since(t0);
 
+  // On CPU the machine's bandwidth is measured just before and just after the decode and averaged: on a shared
+  // VM it moves by 10-30 % from minute to minute, so a figure from the start of the run can misstate the share.
+  double before = 0;
+  if (device.is_cpu()) before = measure_read_bandwidth(r.threads);
   std::cerr << "bench: decode of " << p.n_gen << " tokens\n";
   t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < p.n_gen; ++i) {
@@ -45,6 +49,7 @@ void measure(LlamaForCausalLMImpl& model, const GenerateBenchParams& p, Generate
   }
   sync();
   r.decode_tok_per_s = p.n_gen / seconds_since(t0);
+  if (device.is_cpu()) r.machine_bandwidth_gbs = (before + measure_read_bandwidth(r.threads)) / 2;
   r.decode_bandwidth_gbs = r.decode_tok_per_s * r.weight_bytes_per_token / 1e9;
   r.bandwidth_percent = 100.0 * r.decode_bandwidth_gbs / r.machine_bandwidth_gbs;
 
@@ -107,7 +112,7 @@ std::vector<GenerateBenchResult> run_generate_bench(const GenerateBenchParams& p
     what = "preset " + p.preset;
   }
 
-  std::map<int, double> bandwidth;  // per thread count, measured once
+  std::map<int, double> bandwidth;  // GPU: per thread count, measured once (CPU: around each decode, in measure())
   std::vector<GenerateBenchResult> rows;
   auto run_all = [&](const std::string& format) {
     for (int t : p.threads) {
@@ -120,12 +125,10 @@ std::vector<GenerateBenchResult> run_generate_bench(const GenerateBenchParams& p
       r.n_gen = p.n_gen;
       r.threads = configure_threads(t);
       r.weight_bytes_per_token = static_cast<double>(model->decode_weight_bytes());
-      if (!bandwidth.count(r.threads)) {
-        std::cerr << "bench: measuring memory bandwidth with " << r.threads << " threads\n";
-        bandwidth[r.threads] =
-            device.is_cpu() ? measure_read_bandwidth(r.threads) : measure_device_copy_bandwidth(device);
+      if (!device.is_cpu()) {
+        if (!bandwidth.count(r.threads)) bandwidth[r.threads] = measure_device_copy_bandwidth(device);
+        r.machine_bandwidth_gbs = bandwidth[r.threads];
       }
-      r.machine_bandwidth_gbs = bandwidth[r.threads];
       measure(*model, p, r);
       rows.push_back(r);
     }
