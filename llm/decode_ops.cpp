@@ -99,6 +99,15 @@ __attribute__((target("avx2,fma"))) inline __m256 round8(const at::BFloat16*, __
   return _mm256_castsi256_ps(_mm256_and_si256(rounded, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
 }
 
+// silu(gate) stored in T, then · up, stored in T.
+template <typename T>
+void silu_mul_scalar(const T* g, const T* u, T* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = load(g[i]);
+    out[i] = store<T>(load(store<T>(a / (1.0f + std::exp(-a)))) * load(u[i]));
+  }
+}
+
 template <typename T>
 __attribute__((target("avx2,fma"))) void silu_mul_avx2(const T* g, const T* u, T* out, int64_t n) {
   int64_t i = 0;
@@ -106,20 +115,16 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(const T* g, const T* u, T
     const __m256 s = round8(g, silu_avx2(load8(g + i)));  // silu(gate) stored in T, then · up
     store8(out + i, _mm256_mul_ps(s, load8(u + i)));
   }
-  for (; i < n; ++i) {
-    const float a = load(g[i]);
-    out[i] = store<T>(load(store<T>(a / (1.0f + std::exp(-a)))) * load(u[i]));
-  }
+  silu_mul_scalar(g + i, u + i, out + i, n - i);  // the tail
 }
 
 template <typename T>
 void silu_mul_impl(const T* g, const T* u, T* out, int64_t n) {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (avx2) return silu_mul_avx2(g, u, out, n);
-  for (int64_t i = 0; i < n; ++i) {
-    const float a = load(g[i]);
-    out[i] = store<T>(load(store<T>(a / (1.0f + std::exp(-a)))) * load(u[i]));
-  }
+  if (avx2)
+    silu_mul_avx2(g, u, out, n);
+  else
+    silu_mul_scalar(g, u, out, n);
 }
 
 }  // namespace
