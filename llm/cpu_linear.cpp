@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -108,6 +109,39 @@ void bf16_small_m(const float* x, int64_t M, const torch::Tensor& w, float* y) {
   kernel_parallel_for(N, 48, [&](int64_t n0, int64_t n1) { kernel(x, M, K, wp, n0, n1, y, N); });
 }
 
+// dst[i] = bf16(src[i] + bias[i]) (bias may be null), rounded to nearest even as LibTorch's vectorised
+// .to(bf16) does, NaN as 0xFFFF like it, so the results equal LibTorch's bit for bit. A 1B's output projection
+// rounds 128 256 values per token.
+inline uint16_t round_to_bf16_bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return std::isnan(v) ? uint16_t(0xffff) : static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+// The AVX2 part: whole groups of 8; returns how many elements it wrote.
+__attribute__((target("avx2"))) int64_t round_row_avx2(const float* src, const float* bias, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(src + i);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0xffff), nan);
+    // 8 x 32-bit -> 8 x 16-bit: pack within each 128-bit half, then bring the halves' low quadwords together.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_castsi256_si128(packed));
+  }
+  return i;
+}
+
+void round_row_to_bf16(const float* src, const float* bias, uint16_t* dst, int64_t n) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  for (int64_t i = avx2 ? round_row_avx2(src, bias, dst, n) : 0; i < n; ++i)
+    dst[i] = round_to_bf16_bits(src[i] + (bias ? bias[i] : 0.0f));
+}
+
 // Widens w (bf16, n elements) into a per-thread scratch fp32 tensor that is reused across calls, so
 // prefill does not page-fault a fresh buffer for every layer.
 torch::Tensor widen_to_scratch(const torch::Tensor& w) {
@@ -170,16 +204,15 @@ torch::Tensor small_m_linear(const torch::Tensor& x, int64_t N, const torch::Ten
   torch::Tensor bias;
   if (b.defined()) bias = b.to(torch::kFloat32).contiguous();
   const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
-  at::BFloat16* y16 = to_bf16 ? out.data_ptr<at::BFloat16>() : nullptr;
-  for (int64_t m = 0; m < M && (bp || y16); ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      const float v = yp[m * N + n] + (bp ? bp[n] : 0.0f);
-      if (y16)
-        y16[m * N + n] = at::BFloat16(v);
-      else
-        yp[m * N + n] = v;
-    }
-  return to_bf16 || dtype == torch::kFloat32 ? out : out.to(dtype);
+  if (to_bf16) {
+    auto* y16 = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+    for (int64_t m = 0; m < M; ++m) round_row_to_bf16(yp + m * N, bp, y16 + m * N, N);
+    return out;
+  }
+  if (bp)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) yp[m * N + n] += bp[n];
+  return dtype == torch::kFloat32 ? out : out.to(dtype);
 }
 
 torch::Tensor linear_bf16_cpu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <limits>
 
 namespace llama_mm {
@@ -95,6 +96,34 @@ TEST(CpuLinear, SmallMFrameRoundsOnceAndKeepsShapes) {
     EXPECT_TRUE(torch::equal(half, (y32 + b.to(torch::kFloat32)).to(torch::kHalf).view({M, 1, N}))) << "fp16, M " << M;
     auto xt = x.view({M, K}).t().contiguous().t();  // the same values, not contiguous
     EXPECT_TRUE(torch::equal(linear_bf16_cpu(xt, w, b), want.view({M, N}))) << "view, M " << M;
+  }
+}
+
+// The frame's bf16 rounding (vectorised) equals LibTorch's .to(bf16) bit for bit where rounding rules matter:
+// halfway cases (to even), overflow to infinity, infinities, subnormals, signed zero, and gives NaN for NaN; with
+// and without a bias, over two vectors of 8 and a tail. The kernel here just writes the chosen fp32 results.
+TEST(CpuLinear, SmallMFrameRoundsSpecialValuesAsLibTorch) {
+  torch::NoGradGuard no_grad;
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {1.00390625f, 1.01171875f, -1.00390625f, 3.38953139e38f, 3.4e38f, inf,
+                                     -inf,        nan,         0.0f,         -0.0f,          1e-40f,  -3e-39f,
+                                     65504.0f,    2.0f / 3,    -1.5e-3f,     7.0f,           1.00390625f, 3.4e38f,
+                                     -nan,        0.1f,        12345.678f};
+  const int64_t N = static_cast<int64_t>(values.size());
+  const auto y32 = torch::tensor(values).view({1, N});
+  for (bool with_bias : {false, true}) {
+    const auto bias = with_bias ? torch::randn({N}) : torch::Tensor();
+    const auto x = torch::zeros({1, 4}, torch::kBFloat16);  // sets the shape and the output dtype
+    auto got = small_m_linear(x, N, bias, [&](const float*, int64_t, float* y) {
+      std::memcpy(y, values.data(), sizeof(float) * values.size());
+    });
+    const auto want = (with_bias ? y32 + bias : y32).to(torch::kBFloat16);
+    const auto nan_got = torch::isnan(got), nan_want = torch::isnan(want);
+    EXPECT_TRUE(torch::equal(nan_got, nan_want)) << "bias " << with_bias;
+    // NaN's bits are LibTorch's choice (0xFFFF from its vectorised cast, 0x7FC0 from the scalar one): not compared.
+    const auto bits_got = got.view(torch::kShort).masked_fill(nan_got, 0);
+    EXPECT_TRUE(torch::equal(bits_got, want.view(torch::kShort).masked_fill(nan_want, 0)))
+        << "bias " << with_bias << "\n" << got.view(torch::kShort) << "\n" << want.view(torch::kShort);
   }
 }
 
