@@ -4,6 +4,7 @@
 //   llama-mm data shapes -o data/shapes-test -n 500 --seed 2       a held-out split: another seed
 //   llama-mm data motion -o data/motion-train -n 2000 --seed 1     videos/*.mp4 + captions.jsonl
 //   llama-mm data speech -o data/speech-test -n 300 --seed 2 --split test   audio/*.wav + transcripts.jsonl
+//   llama-mm data speech -o data/speech-varied -n 20000 --seed 3 --vary-voices   voices beyond the presets
 #include "cli/commands.h"
 #include "data/data.h"
 
@@ -106,6 +107,8 @@ void add_data_command(CLI::App& app, Action& action) {
   speech->add_option("--split", sp->split_name, "train (two accents held out) or test (every accent)")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "test"}));
+  speech->add_flag("--vary-voices", sp->vary_voices,
+                   "Training split: redraw each voice's rhythm, intonation and formants (domain randomisation)");
 }
 
 }  // namespace llama_mm::cli

@@ -16,8 +16,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 
@@ -123,6 +128,119 @@ int run_program(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// espeak-ng's data folder, as `espeak-ng --version` reports it ("... Data at: PATH").
+const std::string& espeak_data_dir() {
+  static const std::string dir = [] {
+    std::string out;
+    if (FILE* f = ::popen("espeak-ng --version 2>/dev/null", "r")) {
+      char buf[512];
+      for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+      ::pclose(f);
+    }
+    const auto at = out.find("Data at:");
+    if (at == std::string::npos)
+      throw Error(ErrorKind::Runtime,
+                  "espeak-ng --version did not say where its data is (Debian: apt install espeak-ng)");
+    std::string d = out.substr(at + 8);
+    d.erase(0, d.find_first_not_of(" \t"));
+    d.erase(d.find_last_not_of(" \t\r\n") + 1);
+    return d;
+  }();
+  return dir;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The text of the voice file under espeak-ng's lang/ that defines `accent` (its first `language` line names it).
+std::string accent_voice_text(const std::string& accent) {
+  static const std::map<std::string, std::string> files = [] {
+    std::map<std::string, std::string> m;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(fs::path(espeak_data_dir()) / "lang", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (!it->is_regular_file()) continue;
+      std::ifstream in(it->path());
+      std::stringstream text;
+      text << in.rdbuf();
+      std::istringstream lines(text.str());
+      for (std::string line; std::getline(lines, line);) {
+        std::istringstream words(line);
+        std::string key, name;
+        if (words >> key >> name && key == "language") {
+          m.emplace(lower(name), text.str());
+          break;
+        }
+      }
+    }
+    return m;
+  }();
+  const auto it = files.find(lower(accent));
+  if (it == files.end())
+    throw Error(ErrorKind::Runtime, "espeak-ng has no voice file for '" + accent + "' under " + espeak_data_dir());
+  return it->second;
+}
+
+// The lines of a voice variant's file (espeak-ng-data/voices/!v/NAME) that set the voice, keyed by their first
+// word and, for `formant`, its number ("formant 2").
+std::vector<std::pair<std::string, std::string>> variant_lines(const std::string& variant) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (variant.empty()) return out;
+  std::ifstream in(fs::path(espeak_data_dir()) / "voices" / "!v" / variant);
+  if (!in) throw Error(ErrorKind::Runtime, "espeak-ng has no voice variant '" + variant + "'");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string key, n;
+    if (!(words >> key) || key == "language" || key == "name" || key.rfind("//", 0) == 0) continue;
+    if (key == "formant" && words >> n) key += " " + n;
+    out.emplace_back(key, line);
+  }
+  return out;
+}
+
+// A scratch espeak-ng data folder: links to the installed one's entries, plus voices/llama-mm/v, one voice file
+// with the accent's lines, then the variant's, then the tweaks (later lines override earlier ones; a formant
+// tweak scales the variant's frequency for that formant). Removed on destruction.
+class TweakedVoice {
+ public:
+  TweakedVoice(const std::string& scratch_dir, const std::string& accent, const std::string& variant,
+               const VoiceTweaks& t, uint64_t seed)
+      : root_(fs::path(scratch_dir) / (".espeak-data-" + std::to_string(::getpid()) + "-" + std::to_string(seed))) {
+    const fs::path data(espeak_data_dir()), mine = root_ / "espeak-ng-data";
+    std::ostringstream v;
+    v << accent_voice_text(accent) << '\n';
+    const auto lines = variant_lines(variant);
+    for (const auto& [key, line] : lines) v << line << '\n';
+    v << "stressLength";
+    for (int x : t.stress_length) v << ' ' << x;
+    v << "\nintonation " << t.intonation << '\n';
+    for (int i = 0; i < 3; ++i) {
+      const std::string key = "formant " + std::to_string(i + 1);
+      int freq = 100, height = 100, width = 100;
+      for (const auto& [k, line] : lines)
+        if (k == key) std::istringstream(line.substr(line.find(key) + key.size())) >> freq >> height >> width;
+      v << key << ' ' << freq * t.formant_pct[i] / 100 << ' ' << height << ' ' << width << '\n';
+    }
+    fs::remove_all(root_);
+    fs::create_directories(mine / "voices" / "llama-mm");
+    for (const auto& e : fs::directory_iterator(data))
+      if (e.path().filename() != "voices") fs::create_directory_symlink(e.path(), mine / e.path().filename());
+    write_file_atomic((mine / "voices" / "llama-mm" / "v").string(), v.str());
+  }
+  ~TweakedVoice() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  TweakedVoice(const TweakedVoice&) = delete;
+  TweakedVoice& operator=(const TweakedVoice&) = delete;
+  std::string path() const { return root_.string(); }
+
+ private:
+  fs::path root_;
+};
+
 }  // namespace
 
 const std::vector<std::string>& speech_vocabulary() {
@@ -154,7 +272,9 @@ const std::vector<std::string>& held_out_accents() {
   return v;
 }
 
-Utterance random_utterance(uint64_t seed, SpeechSplit split) {
+Utterance random_utterance(uint64_t seed, SpeechSplit split, bool vary_voices) {
+  if (vary_voices && split != SpeechSplit::Train)
+    throw Error(ErrorKind::Usage, "data speech: varied voices are for the training split only");
   std::mt19937_64 rng(seed);
   Utterance u;
   u.text = random_sentence(rng);
@@ -168,6 +288,15 @@ Utterance random_utterance(uint64_t seed, SpeechSplit split) {
   u.pitch = std::uniform_int_distribution<int>(25, 75)(rng);
   u.snr_db = std::uniform_real_distribution<double>(20, 40)(rng);
   u.gain = std::uniform_real_distribution<double>(0.4, 1.0)(rng);
+  if (vary_voices) {  // drawn after everything else: the other draws stay as they are without
+    auto& t = u.tweaks;
+    t.on = true;
+    std::uniform_int_distribution<int> stress(140, 300), formant(90, 110);
+    for (auto& x : t.stress_length) x = stress(rng);
+    t.intonation = std::uniform_int_distribution<int>(1, 4)(rng);
+    for (auto& x : t.formant_pct) x = formant(rng);
+    t.word_gap = std::uniform_int_distribution<int>(0, 6)(rng);
+  }
   return u;
 }
 
@@ -181,8 +310,19 @@ std::vector<float> speak(const Utterance& u, uint64_t noise_seed, const std::str
   const std::string wav =
       (fs::path(scratch_dir) / (".espeak-" + std::to_string(::getpid()) + "-" + std::to_string(noise_seed) + ".wav"))
           .string();
-  const int rc = run_program({"espeak-ng", "-v", u.voice, "-s", std::to_string(u.speed_wpm), "-p",
-                              std::to_string(u.pitch), "-w", wav, u.text});
+  std::vector<std::string> args = {"espeak-ng", "-v", u.voice, "-s", std::to_string(u.speed_wpm), "-p",
+                                   std::to_string(u.pitch), "-w", wav};
+  std::unique_ptr<TweakedVoice> tweaked;
+  if (u.tweaks.on) {
+    tweaked = std::make_unique<TweakedVoice>(scratch_dir, accent, variant.empty() ? "" : variant.substr(1), u.tweaks,
+                                             noise_seed);
+    args[2] = "llama-mm/v";
+    args.insert(args.begin() + 1, "--path=" + tweaked->path());
+    args.insert(args.end(), {"-g", std::to_string(u.tweaks.word_gap)});
+  }
+  args.push_back(u.text);
+  const int rc = run_program(args);
+  tweaked.reset();
   if (rc != 0) {
     std::error_code ec;
     fs::remove(wav, ec);
@@ -211,19 +351,27 @@ std::vector<float> speak(const Utterance& u, uint64_t noise_seed, const std::str
 }
 
 std::string write_speech_dataset(const SpeechDatasetOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
+  if (o.vary_voices && o.split != SpeechSplit::Train)
+    throw Error(ErrorKind::Usage, "data speech: varied voices are for the training split only");
   return detail::write_dataset(
       "data speech", o.out_dir, o.n, "audio", "transcripts.jsonl",
       [&](int64_t i, const fs::path& audio_dir) {
         const uint64_t s = item_seed(o.seed, i);
-        const auto u = random_utterance(s, o.split);
+        const auto u = random_utterance(s, o.split, o.vary_voices);
         const auto samples = speak(u, s, audio_dir.string());
         const std::string name = detail::item_file_name(i, "wav");
         write_file_atomic((audio_dir / name).string(), media::encode_wav_pcm16(samples, media::kSpeechSampleRate));
         const double seconds = static_cast<double>(samples.size()) / media::kSpeechSampleRate;
-        return nlohmann::json{{"audio", "audio/" + name},
-                              {"text", u.text},
-                              {"duration", std::round(seconds * 1000) / 1000},
-                              {"voice", u.voice}};
+        nlohmann::json row{{"audio", "audio/" + name},
+                           {"text", u.text},
+                           {"duration", std::round(seconds * 1000) / 1000},
+                           {"voice", u.voice}};
+        if (u.tweaks.on)
+          row["voice_tweaks"] = {{"stress_length", u.tweaks.stress_length},
+                                 {"intonation", u.tweaks.intonation},
+                                 {"formant_pct", u.tweaks.formant_pct},
+                                 {"word_gap", u.tweaks.word_gap}};
+        return row;
       },
       progress);
 }
