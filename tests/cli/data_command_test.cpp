@@ -81,6 +81,13 @@ TEST(DataCommand, SpeechWritesWavsAndTranscripts) {
   EXPECT_NE(manifest.find("\"audio\":\"audio/000001.wav\""), std::string::npos) << manifest;
   EXPECT_TRUE(std::filesystem::exists(out / "audio" / "000001.wav"));
   EXPECT_EQ(test::run_cli("data speech -o '" + out.string() + "' -n 2 --split dev").exit_code, 2);
+  // Varied voices: the training split only.
+  r = test::run_cli("data speech -o '" + (dir.path() / "v").string() + "' -n 1 --split test --vary-voices");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("training split"), std::string::npos) << r.err;
+  r = test::run_cli("data speech -o '" + (dir.path() / "v").string() + "' -n 1 --vary-voices");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(slurp(dir.path() / "v" / "transcripts.jsonl").find("\"voice_tweaks\""), std::string::npos);
 }
 
 }  // namespace
