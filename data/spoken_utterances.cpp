@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
-#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -223,21 +223,27 @@ class TweakedVoice {
         if (k == key) std::istringstream(line.substr(line.find(key) + key.size())) >> freq >> height >> width;
       v << key << ' ' << freq * t.formant_pct[i] / 100 << ' ' << height << ' ' << width << '\n';
     }
-    fs::remove_all(root_);
-    fs::create_directories(mine / "voices" / "llama-mm");
-    for (const auto& e : fs::directory_iterator(data))
-      if (e.path().filename() != "voices") fs::create_directory_symlink(e.path(), mine / e.path().filename());
-    write_file_atomic((mine / "voices" / "llama-mm" / "v").string(), v.str());
+    try {
+      fs::remove_all(root_);
+      fs::create_directories(mine / "voices" / "llama-mm");
+      for (const auto& e : fs::directory_iterator(data))
+        if (e.path().filename() != "voices") fs::create_symlink(e.path(), mine / e.path().filename());
+      write_file_atomic((mine / "voices" / "llama-mm" / "v").string(), v.str());
+    } catch (...) {
+      remove();
+      throw;
+    }
   }
-  ~TweakedVoice() {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
+  ~TweakedVoice() { remove(); }
   TweakedVoice(const TweakedVoice&) = delete;
   TweakedVoice& operator=(const TweakedVoice&) = delete;
   std::string path() const { return root_.string(); }
 
  private:
+  void remove() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
   fs::path root_;
 };
 
